@@ -1,0 +1,62 @@
+"""Conjugate gradient with Hessian-vector products only (iMAML, Algorithm 2, step 5)."""
+
+from dataclasses import dataclass
+
+import torch
+
+from .tasks import check_non_negative
+
+
+@dataclass
+class CGResult:
+    """x: the solution (T, P); residuals[j, i] = ||b_i - A x_i|| after j iterations.
+
+    non_positive_curvature[i] is True when CG met p^T A p <= 0 for system i (A is not positive
+    definite there); x_i is then the last iterate before that direction, never NaN.
+    """
+
+    x: torch.Tensor
+    residuals: torch.Tensor
+    non_positive_curvature: torch.Tensor
+
+    @property
+    def iterations(self):
+        return self.residuals.shape[0] - 1
+
+
+def conjugate_gradient(matvec, b, steps, tol=0.0):
+    """Solve A x = b for symmetric positive definite A, given only matvec(v) = A v.
+
+    b: (P,) or (T, P) for T independent systems solved together (matvec must act row-wise).
+    Runs at most `steps` iterations; a system stops once its residual norm is <= tol.
+    """
+    check_non_negative(steps=steps, tol=tol)
+    single = b.dim() == 1
+    b = b.unsqueeze(0) if single else b
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = r.clone()
+    rs = (r * r).sum(-1)
+    residuals = [rs.sqrt()]
+    bad = torch.zeros(b.shape[0], dtype=torch.bool)
+    active = rs.sqrt() > tol
+    for _ in range(steps):
+        if not active.any():
+            break
+        Ap = matvec(p)
+        pAp = (p * Ap).sum(-1)
+        bad |= active & (pAp <= 0)
+        active &= pAp > 0
+        alpha = torch.where(active, rs / torch.where(active, pAp, 1), 0).unsqueeze(-1)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rs_new = (r * r).sum(-1)
+        beta = torch.where(active, rs_new / torch.where(rs > 0, rs, 1), 0).unsqueeze(-1)
+        p = r + beta * p
+        rs = torch.where(active, rs_new, rs)
+        residuals.append(rs.sqrt())
+        active &= rs.sqrt() > tol
+    res = CGResult(x, torch.stack(residuals), bad)
+    if single:
+        res = CGResult(res.x[0], res.residuals[:, 0], res.non_positive_curvature[0])
+    return res

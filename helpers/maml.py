@@ -1,0 +1,45 @@
+"""MAML and first-order MAML meta-gradients, batched over tasks (MAML paper, Algorithm 2).
+
+    phi_i = theta - alpha grad L_tr_i(theta), repeated k times
+    MAML:      g = (1/T) sum_i d L_test_i(phi_i) / d theta    (backprop through the k steps)
+    FO-MAML:   g = (1/T) sum_i grad L_test_i(phi_i)          (drops the Jacobian d phi_i / d theta)
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from .inner import adapt
+from .models import mse
+
+
+@dataclass
+class MetaInfo:
+    """Diagnostics of one meta-gradient: the mean query loss after adaptation."""
+
+    loss: float
+
+
+def maml_grad(model, params, batch, inner_steps, inner_lr, first_order=False, lam=0.0):
+    """Meta-gradient of (1/T) sum_i L_test_i(phi_i(theta)) for the tasks of `batch`.
+
+    lam > 0 runs the inner steps on the proximal objective of iMAML (used to compare methods).
+    Returns (grad: dict like params, MetaInfo).
+    """
+    theta = {k: v.detach().requires_grad_() for k, v in params.items()}
+    with torch.enable_grad():
+        phi = adapt(model, theta, batch.x_tr, batch.y_tr, inner_steps, inner_lr, lam,
+                    create_graph=not first_order)
+        if first_order:
+            phi = {k: v.requires_grad_() for k, v in phi.items()}
+        loss = mse(model, phi, batch.x_te, batch.y_te).mean()
+        wrt = phi if first_order else theta
+        grads = torch.autograd.grad(loss, list(wrt.values()))
+    # first order: d loss / d phi_i is already (1/T) grad L_test_i(phi_i); summing over i averages.
+    grads = [g.sum(0) if first_order else g for g in grads]
+    return dict(zip(params, grads, strict=True)), MetaInfo(loss.item())
+
+
+def fomaml_grad(model, params, batch, inner_steps, inner_lr, lam=0.0):
+    """First-order MAML: maml_grad with first_order=True."""
+    return maml_grad(model, params, batch, inner_steps, inner_lr, first_order=True, lam=lam)

@@ -1,0 +1,77 @@
+"""A functional MLP: parameters are a dict of tensors, the model is a pure function f(params, x).
+
+The forward pass broadcasts a leading task axis: params of shape (T, ...) with x of shape (T, N, 1)
+run T task-specific networks in one batched matrix product. It also works under torch.func.vmap.
+"""
+
+import math
+
+import torch
+
+from .tasks import make_generator
+
+
+class MLP:
+    """ReLU network with layer sizes `sizes`, e.g. 1-40-40-1 (1,761 parameters) as in the MAML paper."""
+
+    def __init__(self, sizes=(1, 40, 40, 1)):
+        sizes = tuple(sizes)
+        if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
+            raise ValueError(f"sizes must be at least two positive integers, got {sizes}")
+        self.sizes = sizes
+
+    def init(self, generator=None, dtype=torch.float32):
+        """Parameters {w0, b0, w1, ...} drawn as torch.nn.Linear does: U(-1/sqrt(fan_in), +)."""
+        g = make_generator(generator)
+        params = {}
+        for layer, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
+            bound = 1.0 / math.sqrt(n_in)
+            params[f"w{layer}"] = (2 * torch.rand(n_out, n_in, generator=g, dtype=dtype) - 1) * bound
+            params[f"b{layer}"] = (2 * torch.rand(n_out, generator=g, dtype=dtype) - 1) * bound
+        return params
+
+    def __call__(self, params, x):
+        n_layers = len(self.sizes) - 1
+        h = x
+        for layer in range(n_layers):
+            w, b = params[f"w{layer}"], params[f"b{layer}"]
+            h = torch.baddbmm(b.unsqueeze(-2), h, w.transpose(-1, -2)) if w.dim() == 3 else (
+                h @ w.transpose(-1, -2) + b.unsqueeze(-2)
+            )
+            if layer < n_layers - 1:
+                h = torch.relu(h)
+        return h
+
+    def n_params(self):
+        return sum((i + 1) * o for i, o in zip(self.sizes[:-1], self.sizes[1:], strict=True))
+
+    def __repr__(self):
+        return f"MLP(sizes={self.sizes})"
+
+
+def mse(model, params, x, y):
+    """Mean squared error per task: shape (T,) for x of shape (T, N, 1), a scalar for (N, 1)."""
+    return (model(params, x) - y).pow(2).mean(dim=(-2, -1))
+
+
+def flatten(params, batch_dims=0):
+    """Concatenate a parameter dict into one vector per task: shape (*batch, P)."""
+    return torch.cat([p.reshape(*p.shape[:batch_dims], -1) for p in params.values()], dim=-1)
+
+
+def unflatten(flat, like):
+    """Inverse of flatten: split (*batch, P) into tensors shaped like `like` (a dict of unbatched shapes)."""
+    batch = flat.shape[:-1]
+    sizes = [p.numel() for p in like.values()]
+    parts = torch.split(flat, sizes, dim=-1)
+    return {k: part.reshape(*batch, *p.shape) for (k, p), part in zip(like.items(), parts, strict=True)}
+
+
+def per_task(params, n_tasks):
+    """Copy shared parameters theta into one slice per task: phi_i = theta for i = 1..T."""
+    return {k: v.expand(n_tasks, *v.shape) for k, v in params.items()}
+
+
+def task_norm(tensors):
+    """Euclidean norm of a per-task dict of tensors (leading task axis), shape (T,)."""
+    return sum(t.pow(2).flatten(1).sum(1) for t in tensors.values()).sqrt()

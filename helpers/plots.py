@@ -1,0 +1,47 @@
+"""One look for every figure of the course: a colour-blind-safe colour per method (Okabe-Ito)."""
+
+import io
+
+import matplotlib.pyplot as plt
+
+COLORS = {
+    "truth": "#000000",
+    "scratch": "#999999",
+    "transfer": "#E69F00",
+    "multitask": "#56B4E9",
+    "maml": "#0072B2",
+    "fomaml": "#009E73",
+    "imaml": "#D55E00",
+    "reptile": "#CC79A7",
+}
+
+LABELS = {
+    "truth": "true function",
+    "scratch": "from scratch",
+    "transfer": "pretrained on all tasks",
+    "multitask": "multi-task head",
+    "maml": "MAML",
+    "fomaml": "first-order MAML",
+    "imaml": "iMAML",
+    "reptile": "Reptile",
+}
+
+
+def style():
+    """Course-wide matplotlib defaults (call once at the top of a notebook)."""
+    plt.rcParams.update({
+        "figure.dpi": 90,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "legend.frameon": False,
+        "font.size": 10,
+    })
+
+
+def png_bytes(fig):
+    """Render a figure to PNG bytes (for an ipywidgets.Image updated in place)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
