@@ -22,8 +22,44 @@ test: $(STAMP)
 	$(BIN)/ruff check helpers tests benchmarks
 	$(BIN)/pytest --nbval-lax --nbval-current-env
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks.bench_peers $(BENCH_ARGS)
+
 pretrain: $(STAMP)
 	$(BIN)/python -m helpers.pretrain
 
 clean:
 	rm -rf $(VENV)
+
+# The lecture deck (notebooks/lecture_imaml.ipynb), see "Presenting the lecture" in the README.
+#   make present   live slides in the browser (Voila, reveal template, code hidden; no internet needed)
+#   make slides    build/slides/: a static HTML deck, and a PDF of the live deck when Chromium is here
+# reveal.js, jQuery and RequireJS come from the npm registry into lecture/node_modules (git-ignored).
+PORT     ?= 8866
+ASSETS   := lecture/node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: present slides lecture-assets
+
+lecture-assets: $(ASSETS)
+
+$(ASSETS): lecture/package.json lecture/package-lock.json
+	cd lecture && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+present: $(STAMP) $(ASSETS)
+	$(BIN)/voila --Voila.config_file_paths=lecture --Voila.root_dir=. --Voila.ip=127.0.0.1 \
+	    --port=$(PORT) notebooks/lecture_imaml.ipynb
+
+slides: $(STAMP) $(ASSETS)
+	rm -rf build/slides
+	mkdir -p build/slides/reveal.js/plugin/notes
+	cp -R lecture/node_modules/reveal.js/dist build/slides/reveal.js/dist
+	cp lecture/node_modules/reveal.js/dist/plugin/notes.js build/slides/reveal.js/plugin/notes/
+	cp lecture/node_modules/requirejs/require.js lecture/node_modules/jquery/dist/jquery.min.js \
+	    build/slides/
+	$(BIN)/jupyter nbconvert --config=lecture/nbconvert_slides.json --to slides --execute \
+	    notebooks/lecture_imaml.ipynb --output-dir=build/slides --output=lecture_imaml
+	@if [ -x $(CHROMIUM) ]; then $(BIN)/python lecture/deck.py pdf build/slides/lecture_imaml.pdf; \
+	else echo "no $(CHROMIUM): skipped the PDF (apt-get install chromium)"; fi

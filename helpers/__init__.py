@@ -4,6 +4,15 @@ Task-batched sinusoid regression, a functional MLP, MAML / first-order MAML / iM
 with their references, conjugate gradient, meta-training, evaluation, plots and widget panels.
 """
 
+import os as _os
+
+import torch as _torch
+
+# The course's networks are tiny (1,761 parameters): intra-op threads only add synchronisation,
+# and on a shared 2-core laptop they can make each step 10x slower. OMP_NUM_THREADS overrides.
+if "OMP_NUM_THREADS" not in _os.environ:
+    _torch.set_num_threads(1)
+
 from .cg import CGResult, conjugate_gradient
 from .evaluation import adaptation_errors, evaluate, mean_ci
 from .imaml import (

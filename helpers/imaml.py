@@ -12,7 +12,7 @@ import torch
 
 from .cg import conjugate_gradient
 from .inner import _as_batched, proximal_solve
-from .models import flatten, mse, unflatten
+from .models import flatten, loss_grad, mse, unflatten
 from .tasks import check_non_negative, check_positive
 
 
@@ -36,18 +36,19 @@ class IMAMLInfo:
 
 def query_grad(model, phi, x, y):
     """Per-task query loss (T,) and v_i = grad L_test_i(phi_i), flattened to (T, P)."""
-    with torch.enable_grad():
-        phi = {k: v.detach().requires_grad_() for k, v in phi.items()}
-        loss = mse(model, phi, x, y)
-        grads = torch.autograd.grad(loss.sum(), list(phi.values()))
-    return loss.detach(), flatten(dict(zip(phi, grads, strict=True)), batch_dims=1)
+    loss, grads = loss_grad(model, phi, x, y)
+    return loss, flatten(grads, batch_dims=1)
 
 
 def hvp_operator(model, phi, x, y, like):
-    """v -> H_i v for every task at once, H_i the Hessian of L_tr_i at phi_i (double backprop)."""
+    """v -> H_i v for every task at once, H_i the Hessian of L_tr_i at phi_i.
+
+    Differentiates the gradient grad L_tr_i(phi_i) once more (double backprop), so one
+    Hessian-vector product costs about two gradient evaluations; H is never formed.
+    """
     phi = {k: v.detach().requires_grad_() for k, v in phi.items()}
     with torch.enable_grad():
-        g = torch.autograd.grad(mse(model, phi, x, y).sum(), list(phi.values()), create_graph=True)
+        g = list(loss_grad(model, phi, x, y, create_graph=True)[1].values())
 
     def hvp(v):
         with torch.enable_grad():

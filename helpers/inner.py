@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .models import mse, per_task, task_norm
+from .models import loss_grad, mse, per_task, task_norm
 from .tasks import check_non_negative, check_positive
 
 
@@ -48,21 +48,16 @@ def adapt(model, params, x, y, steps, lr, lam=0.0, create_graph=False):
     check_positive(lr=lr)
     x, y, single = _as_batched(params, x, y)
     theta = _lift(params, x.shape[0])
-    phi = theta if create_graph else {k: v.detach().requires_grad_() for k, v in theta.items()}
-    for _ in range(steps):
-        with torch.enable_grad():
-            loss = mse(model, phi, x, y).sum()  # sum over tasks: task i's gradient is its own
-            grads = torch.autograd.grad(loss, list(phi.values()), create_graph=create_graph)
-        phi = {
-            k: p - lr * (g + lam * (p - theta[k])) if lam else p - lr * g
-            for (k, p), g in zip(phi.items(), grads, strict=True)
-        }
-        if not create_graph:
-            phi = {k: p.detach().requires_grad_() for k, p in phi.items()}
+    if not create_graph:
+        theta = {k: v.detach() for k, v in theta.items()}
+    phi = theta
+    with torch.set_grad_enabled(create_graph):
+        for _ in range(steps):
+            _, grads = loss_grad(model, phi, x, y, create_graph)
+            phi = {k: p - lr * (grads[k] + lam * (p - theta[k])) if lam else p - lr * grads[k]
+                   for k, p in phi.items()}
     if steps:
         _check_finite(mse(model, phi, x, y), "adaptation", f"lower the learning rate (lr={lr})")
-    if not create_graph:
-        phi = {k: p.detach() for k, p in phi.items()}
     return {k: p[0] for k, p in phi.items()} if single else phi
 
 
@@ -81,10 +76,8 @@ class ProximalSolution:
 
 def proximal_grad(model, phi, theta, x, y, lam):
     """grad_phi G_i(phi) = grad L_tr(phi) + lam (phi - theta), per task."""
-    with torch.enable_grad():
-        phi = {k: v.detach().requires_grad_() for k, v in phi.items()}
-        grads = torch.autograd.grad(mse(model, phi, x, y).sum(), list(phi.values()))
-    return {k: g + lam * (phi[k].detach() - theta[k]) for (k, g) in zip(phi, grads, strict=True)}
+    _, grads = loss_grad(model, phi, x, y)
+    return {k: g + lam * (phi[k] - theta[k]) for k, g in grads.items()}
 
 
 def proximal_solve(model, params, x, y, lam, lr, max_steps, delta):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from .inner import adapt
-from .models import mse
+from .models import loss_grad, mse
 
 
 @dataclass
@@ -26,17 +26,16 @@ def maml_grad(model, params, batch, inner_steps, inner_lr, first_order=False, la
     lam > 0 runs the inner steps on the proximal objective of iMAML (used to compare methods).
     Returns (grad: dict like params, MetaInfo).
     """
+    if first_order:
+        phi = adapt(model, params, batch.x_tr, batch.y_tr, inner_steps, inner_lr, lam)
+        loss, grads = loss_grad(model, phi, batch.x_te, batch.y_te)
+        return {k: g.mean(0) for k, g in grads.items()}, MetaInfo(loss.mean().item())
     theta = {k: v.detach().requires_grad_() for k, v in params.items()}
     with torch.enable_grad():
         phi = adapt(model, theta, batch.x_tr, batch.y_tr, inner_steps, inner_lr, lam,
-                    create_graph=not first_order)
-        if first_order:
-            phi = {k: v.requires_grad_() for k, v in phi.items()}
+                    create_graph=True)
         loss = mse(model, phi, batch.x_te, batch.y_te).mean()
-        wrt = phi if first_order else theta
-        grads = torch.autograd.grad(loss, list(wrt.values()))
-    # first order: d loss / d phi_i is already (1/T) grad L_test_i(phi_i); summing over i averages.
-    grads = [g.sum(0) if first_order else g for g in grads]
+        grads = torch.autograd.grad(loss, list(theta.values()))
     return dict(zip(params, grads, strict=True)), MetaInfo(loss.item())
 
 

@@ -31,22 +31,67 @@ class MLP:
         return params
 
     def __call__(self, params, x):
+        return self._forward(params, x)[-1]
+
+    def _forward(self, params, x):
+        """Activations [x, h_1, ..., h_L] (h_L the output), with ReLU between layers."""
         n_layers = len(self.sizes) - 1
-        h = x
+        hs = [x]
         for layer in range(n_layers):
             w, b = params[f"w{layer}"], params[f"b{layer}"]
-            h = torch.baddbmm(b.unsqueeze(-2), h, w.transpose(-1, -2)) if w.dim() == 3 else (
-                h @ w.transpose(-1, -2) + b.unsqueeze(-2)
-            )
-            if layer < n_layers - 1:
-                h = torch.relu(h)
-        return h
+            z = hs[-1] @ w.transpose(-1, -2) + b.unsqueeze(-2)
+            hs.append(torch.relu(z) if layer < n_layers - 1 else z)
+        return hs
+
+    def loss_grad(self, params, x, y):
+        """Per-task MSE (T,) and its gradient w.r.t. per-task params (leading task axis).
+
+        Backpropagation written out as batched matrix products, so the gradient is itself a
+        differentiable expression: MAML differentiates through it with one ordinary backward
+        pass, and iMAML's Hessian-vector products are forward-mode derivatives of it.
+        """
+        hs = self._forward(params, x)
+        r = hs[-1] - y
+        loss = r.pow(2).mean(dim=(-2, -1))
+        d = 2 * r / r.shape[-2]  # d loss_i / d output
+        grads = {}
+        for layer in reversed(range(len(self.sizes) - 1)):
+            h_in = hs[layer]
+            grads[f"w{layer}"] = d.transpose(-1, -2) @ h_in
+            grads[f"b{layer}"] = d.sum(-2)
+            if layer:
+                d = (d @ params[f"w{layer}"]) * (h_in > 0)
+        return loss, {k: grads[k] for k in params}
+
+    def config(self):
+        """Constructor arguments (saved with shipped weights)."""
+        return {"sizes": list(self.sizes)}
 
     def n_params(self):
         return sum((i + 1) * o for i, o in zip(self.sizes[:-1], self.sizes[1:], strict=True))
 
     def __repr__(self):
         return f"MLP(sizes={self.sizes})"
+
+
+def loss_grad(model, params, x, y, create_graph=False):
+    """Per-task training loss (T,) and its gradient w.r.t. per-task params (task axis first).
+
+    Uses the model's own batched backprop when it has one (MLP.loss_grad), autograd otherwise.
+    create_graph=True keeps the gradient differentiable w.r.t. params (needed by MAML).
+    """
+    if hasattr(model, "loss_grad"):
+        if create_graph:
+            return model.loss_grad(params, x, y)
+        with torch.no_grad():
+            return model.loss_grad({k: v.detach() for k, v in params.items()}, x, y)
+    with torch.enable_grad():
+        leaves = params if create_graph else {k: v.detach().requires_grad_() for k, v in params.items()}
+        loss = mse(model, leaves, x, y)
+        grads = torch.autograd.grad(loss.sum(), list(leaves.values()), create_graph=create_graph)
+    if not create_graph:
+        loss, grads = loss.detach(), [g.detach() for g in grads]
+    return loss, dict(zip(params, grads, strict=True))
 
 
 def mse(model, params, x, y):

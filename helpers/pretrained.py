@@ -1,0 +1,72 @@
+"""Shipped meta-parameters: small .npz weight files plus a JSON record each, in helpers/weights/.
+
+Loaded without pickle (np.load(allow_pickle=False)); a file whose checksum or shapes do not match its
+record is reported, never silently loaded. Regenerate everything with `python -m helpers.pretrain`.
+"""
+
+import hashlib
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+WEIGHTS = Path(__file__).parent / "weights"
+
+# class name in a record -> "module:attribute" (imported on demand)
+MODEL_CLASSES = {"MLP": "helpers.models:MLP", "MultiHeadMLP": "helpers.multitask:MultiHeadMLP"}
+
+
+def available():
+    """Names of the shipped models."""
+    return sorted(p.stem for p in WEIGHTS.glob("*.json"))
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_pretrained(name, model, params, record, folder=WEIGHTS):
+    """Write folder/name.npz and folder/name.json (record + model class, config and checksum)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    npz = folder / f"{name}.npz"
+    np.savez(npz, **{k: v.detach().cpu().numpy() for k, v in params.items()})
+    record = {
+        "name": name,
+        "model": {"class": type(model).__name__, "config": model.config()},
+        "sha256": _sha256(npz),
+        **record,
+    }
+    (folder / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def pretrained_record(name, folder=WEIGHTS):
+    """The JSON record of a shipped model: configuration, training time, evaluation."""
+    path = Path(folder) / f"{name}.json"
+    if not path.exists():
+        names = sorted(p.stem for p in Path(folder).glob("*.json"))
+        raise ValueError(f"unknown pretrained model {name!r}; available: {', '.join(names) or 'none'}")
+    return json.loads(path.read_text())
+
+
+def load_pretrained(name, folder=WEIGHTS):
+    """(model, params) of a shipped model, checked against its record (checksum, names, shapes)."""
+    record = pretrained_record(name, folder)
+    npz = Path(folder) / f"{name}.npz"
+    if not npz.exists() or _sha256(npz) != record["sha256"]:
+        raise ValueError(
+            f"weights file {npz} is missing or corrupted (checksum differs from {name}.json); "
+            "regenerate it with `python -m helpers.pretrain`"
+        )
+    module, attr = MODEL_CLASSES[record["model"]["class"]].split(":")
+    model = getattr(importlib.import_module(module), attr)(**record["model"]["config"])
+    with np.load(npz, allow_pickle=False) as z:
+        params = {k: torch.from_numpy(z[k].copy()) for k in z.files}
+    expected = {k: tuple(v.shape) for k, v in model.init(0).items()}
+    found = {k: tuple(v.shape) for k, v in params.items()}
+    if expected != found:
+        raise ValueError(f"{npz} does not match its model {model}: expected {expected}, found {found}")
+    return model, params

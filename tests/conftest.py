@@ -1,0 +1,41 @@
+"""Shared test set-up: float64 helpers, and the notebooks' time budgets enforced under nbval."""
+
+import collections
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HELPERS_STRICT_WIDGETS", "1")  # a broken widget callback fails the tests
+
+# Each notebook must run top to bottom within its budget on the 2-core course machine (seconds).
+NOTEBOOK_BUDGETS = {"00": 30, "01": 30, "02": 30, "03": 30, "04": 30, "05": 45, "06": 45, "07": 45,
+                    "lecture": 60}
+_notebook_seconds = collections.defaultdict(float)
+
+
+def _budget(path):
+    name = Path(path).name
+    return next((s for key, s in NOTEBOOK_BUDGETS.items() if name.startswith(key)), None)
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::")[0]
+    if path.endswith(".ipynb") and report.when == "call":
+        _notebook_seconds[path] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _notebook_seconds:
+        return
+    terminalreporter.section("notebook run times (sum of cell times)")
+    for path, seconds in sorted(_notebook_seconds.items()):
+        budget = _budget(path)
+        flag = "" if budget is None or seconds <= budget else "  OVER BUDGET"
+        terminalreporter.write_line(f"{path}: {seconds:6.1f} s (budget {budget} s){flag}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    over = [p for p, s in _notebook_seconds.items() if _budget(p) and s > _budget(p)]
+    if over and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
