@@ -24,7 +24,7 @@ EVAL_SEED = 20_191_208  # NeurIPS 2019 opening day; never a training seed
 EVAL = {"n_tasks": 1000, "k_shots": (5, 10, 20), "steps": (0, 1, 5, 10), "k_query": 100}
 
 MAML = {"inner_steps": 1, "inner_lr": 0.01}  # MAML paper, sinusoid
-IMAML = {"lam": 1.0, "inner_lr": 0.02, "inner_steps": 16, "delta": 1e-3, "cg_steps": 5}
+IMAML = {"lam": 2.0, "inner_lr": 0.01, "inner_steps": 16, "delta": 1e-3, "cg_steps": 5}  # iMAML paper: lam 2, 5 CG
 META = {"meta_batch": 25, "k_shot": 10, "k_query": 10}
 
 
@@ -60,7 +60,7 @@ def _standard_eval(lr, lam=0.0):
 SPECS = {
     "maml": (_meta("maml", 30_000, 1e-3, 1, MAML), _standard_eval(0.01)),
     "fomaml": (_meta("fomaml", 30_000, 1e-3, 2, MAML), _standard_eval(0.01)),
-    "imaml": (_meta("imaml", 15_000, 1e-3, 3, IMAML), _standard_eval(IMAML["inner_lr"], IMAML["lam"])),
+    "imaml": (_meta("imaml", 10_000, 1e-3, 3, IMAML), _standard_eval(IMAML["inner_lr"], IMAML["lam"])),
     "transfer": (_transfer(20_000, 4), _standard_eval(0.01)),
 }
 
