@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from .inner import adapt
+from .inner import adapt, proximal_solve
 from .models import mse
 from .tasks import SinusoidTasks
 
@@ -12,16 +12,16 @@ from .tasks import SinusoidTasks
 def adaptation_errors(model, params, batch, steps, lr, lam=0.0):
     """Query MSE per task after 0, 1, ..., steps gradient steps: shape (steps + 1, T).
 
-    lam > 0 adapts on the proximal objective L_tr(phi) + (lam/2)||phi - theta||^2 (iMAML's solver).
+    lam > 0 adapts with iMAML's own inner solver (proximal_solve with delta = 0, n iterations).
     """
-    phi = params
-    errors = [mse(model, phi, batch.x_te, batch.y_te)]
-    for _ in range(steps):
-        # one gradient step on L_tr from phi, plus the pull -lr * lam * (phi - theta) to the anchor
-        phi_next = adapt(model, phi, batch.x_tr, batch.y_tr, 1, lr)
-        phi = {k: v - lr * lam * (phi[k] - params[k]) for k, v in phi_next.items()} if lam else phi_next
-        errors.append(mse(model, phi, batch.x_te, batch.y_te))
-    return torch.stack(errors).detach()
+    if lam:
+        phis = [proximal_solve(model, params, batch.x_tr, batch.y_tr, lam, lr, n, 0.0).phi
+                for n in range(steps + 1)]
+    else:
+        phis = [params]
+        for _ in range(steps):
+            phis.append(adapt(model, phis[-1], batch.x_tr, batch.y_tr, 1, lr))
+    return torch.stack([mse(model, phi, batch.x_te, batch.y_te) for phi in phis]).detach()
 
 
 def mean_ci(values):

@@ -66,44 +66,63 @@ class ProximalSolution:
     """phi per task and how the solve went: grad_norms[s, i] = ||grad G_i|| before step s."""
 
     phi: dict
-    steps: torch.Tensor  # (T,) gradient steps taken per task
-    grad_norms: torch.Tensor  # (S + 1, T)
+    steps: torch.Tensor  # (T,) accepted gradient steps per task
+    grad_norms: torch.Tensor  # (S + 1, T), one row per iteration
 
     @property
     def final_grad_norm(self):
         return self.grad_norms[-1]
 
 
+def proximal_objective(model, phi, theta, x, y, lam):
+    """G_i(phi) = L_tr_i(phi) + (lam/2)||phi - theta||^2, shape (T,), and its gradient, per task."""
+    loss, grads = loss_grad(model, phi, x, y)
+    diff = {k: phi[k] - theta[k] for k in phi}
+    G = loss + 0.5 * lam * task_norm(diff).pow(2)
+    return G, {k: g + lam * diff[k] for k, g in grads.items()}
+
+
 def proximal_grad(model, phi, theta, x, y, lam):
     """grad_phi G_i(phi) = grad L_tr(phi) + lam (phi - theta), per task."""
-    _, grads = loss_grad(model, phi, x, y)
-    return {k: g + lam * (phi[k] - theta[k]) for k, g in grads.items()}
+    return proximal_objective(model, phi, theta, x, y, lam)[1]
+
+
+def _where(mask, a, b):
+    """Per task: a[i] where mask[i] else b[i], for dicts of tensors with a leading task axis."""
+    return {k: torch.where(mask.view(-1, *[1] * (a[k].dim() - 1)), a[k], b[k]) for k in a}
 
 
 def proximal_solve(model, params, x, y, lam, lr, max_steps, delta):
     """iMAML's inner solve (Algorithm 2, step 3): phi_i with ||grad G_i(phi_i)|| <= delta.
 
-    Gradient descent from phi = theta; each task stops as soon as its own gradient norm is below
-    delta. Since G_i is lam-strongly convex near a minimiser where H >= 0, ||phi - phi*|| <=
-    ||grad G_i|| / lam: delta bounds the distance to the exact minimiser.
+    Gradient descent from phi = theta, at most max_steps iterations; each task stops as soon as
+    its own gradient norm is below delta. A step that would increase G_i is rejected and that
+    task's step size halved, so the solve never diverges. Where G_i is strongly convex (H_i + lam I
+    positive definite), ||phi - phi*|| <= ||grad G_i|| / (lam + smallest eigenvalue of H_i):
+    delta controls the distance to the exact minimiser.
     """
     check_positive(lam=lam, lr=lr)
     check_non_negative(max_steps=max_steps, delta=delta)
     x, y, _ = _as_batched(params, x, y)
     theta = {k: v.detach() for k, v in _lift(params, x.shape[0]).items()}
     phi = dict(theta)
+    G, g = proximal_objective(model, phi, theta, x, y, lam)
+    norms = [task_norm(g)]
+    _check_finite(G, "the inner objective", "check the inputs for NaN or inf")
     steps = torch.zeros(x.shape[0], dtype=torch.long)
-    norms = []
-    for step in range(max_steps + 1):
-        g = proximal_grad(model, phi, theta, x, y, lam)
-        norm = task_norm(g)
-        norms.append(norm)
-        active = norm > delta
-        if step == max_steps or not active.any():
+    step_size = torch.full((x.shape[0],), float(lr), dtype=x.dtype)
+    for _ in range(max_steps):
+        active = norms[-1] > delta
+        if not active.any():
             break
-        scale = (lr * active).to(x.dtype)
-        phi = {k: p - scale.view(-1, *[1] * (p.dim() - 1)) * g[k] for k, p in phi.items()}
-        steps += active
-    norms = torch.stack(norms)
-    _check_finite(norms[-1], "the inner solve", f"lower the inner learning rate (lr={lr})")
-    return ProximalSolution(phi, steps, norms)
+        scale = step_size * active
+        trial = {k: p - scale.view(-1, *[1] * (p.dim() - 1)) * g[k] for k, p in phi.items()}
+        G_trial, g_trial = proximal_objective(model, trial, theta, x, y, lam)
+        # accept unless G rises by more than rounding (a NaN or inf trial is rejected too)
+        accept = active & (G_trial <= G + 16 * torch.finfo(G.dtype).eps * G.abs())
+        step_size = torch.where(active & ~accept, step_size / 2, step_size)
+        phi, g = _where(accept, trial, phi), _where(accept, g_trial, g)
+        G = torch.where(accept, G_trial, G)
+        steps += accept
+        norms.append(task_norm(g))
+    return ProximalSolution(phi, steps, torch.stack(norms))

@@ -24,7 +24,8 @@ EVAL_SEED = 20_191_208  # NeurIPS 2019 opening day; never a training seed
 EVAL = {"n_tasks": 1000, "k_shots": (5, 10, 20), "steps": (0, 1, 5, 10), "k_query": 100}
 
 MAML = {"inner_steps": 1, "inner_lr": 0.01}  # MAML paper, sinusoid
-IMAML = {"lam": 2.0, "inner_lr": 0.01, "inner_steps": 16, "delta": 1e-3, "cg_steps": 5}  # iMAML paper: lam 2, 5 CG
+# iMAML paper (Omniglot): lam = 2, 5 CG steps, 16 inner steps
+IMAML = {"lam": 2.0, "inner_lr": 0.01, "inner_steps": 16, "delta": 1e-3, "cg_steps": 5}
 META = {"meta_batch": 25, "k_shot": 10, "k_query": 10}
 
 
@@ -52,7 +53,9 @@ def _standard_eval(lr, lam=0.0):
     def run(model, params, k_shot, seed, n_tasks=EVAL["n_tasks"]):
         return evaluation.evaluate(model, params, n_tasks=n_tasks, k_shot=k_shot, steps=EVAL["steps"],
                                    lr=lr, lam=lam, k_query=EVAL["k_query"], seed=seed)
-    run.how = f"{lr=} gradient steps" + (f" on the proximal objective, {lam=}" if lam else "")
+    run.how = (f"n iterations of iMAML's proximal solver (gradient descent on L_tr + lam/2 "
+               f"||phi - theta||^2, {lam=}, {lr=}, step halved when G would increase)"
+               if lam else f"n gradient steps, {lr=}")
     return run
 
 

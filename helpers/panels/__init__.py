@@ -1,0 +1,1 @@
+"""Widget panels, one module per notebook topic (see helpers.widgets.Panel)."""
