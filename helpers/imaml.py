@@ -52,10 +52,8 @@ def hvp_operator(model, phi, x, y, like):
 
     def hvp(v):
         with torch.enable_grad():
-            hv = torch.autograd.grad(
-                g, list(phi.values()), grad_outputs=list(unflatten(v, like).values()),
-                retain_graph=True,
-            )
+            gv = sum((gi * vi).sum() for gi, vi in zip(g, unflatten(v, like).values(), strict=True))
+            hv = torch.autograd.grad(gv, list(phi.values()), retain_graph=True)
         return flatten(dict(zip(like, hv, strict=True)), batch_dims=1)
 
     return hvp

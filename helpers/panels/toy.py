@@ -10,12 +10,11 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
 
 from ..models import MLP, flatten, loss_grad, mse, unflatten
 from ..plots import COLORS, LABELS
 from ..tasks import SinusoidTasks
-from ..widgets import Panel, slider
+from ..widgets import CachedBackgroundFigure, Panel, slider
 
 # The widget's fixed budget: enough for a mean training MSE below 0.05 for every K <= 40 (measured
 # on 200 tasks per K), and cheap: ~20 ms of CPU per fit, about half of a slider callback.
@@ -113,41 +112,6 @@ def plot_tasks(batch, tasks=SinusoidTasks(), ncols=3, query=False, size=(3.2, 2.
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
     return fig, axes
-
-
-class CachedBackgroundFigure(Figure):
-    """A Figure that renders everything but its `dynamic` artists once, keeps those pixels, and
-    on later draws pastes them back and draws only the dynamic artists (matplotlib's blitting,
-    applied to every draw, savefig included). Axes, ticks, labels and legend are most of the cost
-    of a redraw; a panel whose data change but whose axes do not needs them only once. The cache
-    is per render size, so a new dpi or figure size re-renders in full."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.dynamic = ()
-        self._background = None  # (width, height) of the renderer, and its pixels
-
-    def draw(self, renderer):
-        # A layout pass (savefig(bbox_inches="tight")) draws with disabled draw_* methods: its
-        # "pixels" must not become the cache, so draw it the ordinary way.
-        if not self.dynamic or "draw_path" in vars(renderer):
-            return super().draw(renderer)
-        size = (renderer.width, renderer.height)
-        if self._background is None or self._background[0] != size:
-            shown = [a.get_visible() for a in self.dynamic]
-            for a in self.dynamic:
-                a.set_visible(False)
-            try:
-                super().draw(renderer)
-            finally:
-                for a, visible in zip(self.dynamic, shown, strict=True):
-                    a.set_visible(visible)
-            self._background = (size, renderer.copy_from_bbox(self.bbox))
-        else:
-            renderer.restore_region(self._background[1])
-        for a in self.dynamic:
-            a.draw(renderer)
-        self.stale = False
 
 
 class ScratchFitPanel(Panel):

@@ -1,4 +1,4 @@
-"""Shared test set-up: float64 helpers, and the notebooks' time budgets enforced under nbval."""
+"""Test set-up for tests/ and notebooks/: strict widgets, and each notebook's time budget under nbval."""
 
 import collections
 import os
