@@ -30,12 +30,13 @@ def maml_paper_table(k_shot=5):
 
 
 def to_markdown(rows, k_shot):
-    lines = [f"| {k_shot}-shot sinusoid, MSE after | 1 step | 5 steps | 10 steps | source |",
-             "|---|---|---|---|---|"]
+    lines = [f"| {k_shot}-shot sinusoid, MSE after | 1 step | 5 steps | 10 steps | source | training |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         cells = [f"{m:.2f}" if r["ci"] is None else f"{m:.2f} ± {c:.2f}"
                  for m, c in zip(r["mse"], r["ci"] or [None] * 3)]
-        lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {r['source']} |")
+        seconds = f"{r['train_seconds']:.0f} s" if "train_seconds" in r else ""
+        lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {r['source']} | {seconds} |")
     return "\n".join(lines)
 
 
