@@ -17,6 +17,7 @@ import time
 import torch
 
 from . import evaluation, pretrained
+from .multitask import PRETRAIN_SPECS as MULTITASK_SPECS
 from .training import meta_train
 from .transfer import pretrain_pooled
 
@@ -65,6 +66,7 @@ SPECS = {
     "fomaml": (_meta("fomaml", 30_000, 1e-3, 2, MAML), _standard_eval(0.01)),
     "imaml": (_meta("imaml", 10_000, 1e-3, 3, IMAML), _standard_eval(IMAML["inner_lr"], IMAML["lam"])),
     "transfer": (_transfer(20_000, 4), _standard_eval(0.01)),
+    **MULTITASK_SPECS,  # notebook 02: shared-trunk models on 1..50 tasks, and separate networks
 }
 
 
