@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint bench pretrain clean
+.PHONY: lab test bench pretrain clean-notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 test: $(STAMP)
-	$(BIN)/ruff check helpers tests benchmarks
+	$(BIN)/ruff check helpers tests benchmarks lecture conftest.py
 	$(BIN)/pytest --nbval-lax --nbval-current-env
 
 bench: $(STAMP)
@@ -29,13 +29,17 @@ bench: $(STAMP)
 pretrain: $(STAMP)
 	$(BIN)/python -m helpers.pretrain
 
+clean-notebooks: $(STAMP)
+	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+
 clean:
 	rm -rf $(VENV)
 
 # The lecture deck (notebooks/lecture_imaml.ipynb), see "Presenting the lecture" in the README.
 #   make present   live slides in the browser (Voila, reveal template, code hidden; no internet needed)
 #   make slides    build/slides/: a static HTML deck, and a PDF of the live deck when Chromium is here
-# reveal.js, jQuery and RequireJS come from the npm registry into lecture/node_modules (git-ignored).
+# reveal.js, jQuery, RequireJS and MathJax come from the npm registry into lecture/node_modules
+# (git-ignored), pinned by lecture/package-lock.json.
 PORT     ?= 8866
 ASSETS   := lecture/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
@@ -57,9 +61,12 @@ slides: $(STAMP) $(ASSETS)
 	mkdir -p build/slides/reveal.js/plugin/notes
 	cp -R lecture/node_modules/reveal.js/dist build/slides/reveal.js/dist
 	cp lecture/node_modules/reveal.js/dist/plugin/notes.js build/slides/reveal.js/plugin/notes/
+	mkdir -p build/slides/mathjax
+	cp lecture/node_modules/mathjax/es5/tex-svg-full.js build/slides/mathjax/
 	cp lecture/node_modules/requirejs/require.js lecture/node_modules/jquery/dist/jquery.min.js \
 	    build/slides/
-	$(BIN)/jupyter nbconvert --config=lecture/nbconvert_slides.json --to slides --execute \
-	    notebooks/lecture_imaml.ipynb --output-dir=build/slides --output=lecture_imaml
+	PYTHONPATH=lecture $(BIN)/jupyter nbconvert --config=lecture/nbconvert_slides.json \
+	    --to slides --execute notebooks/lecture_imaml.ipynb --output-dir=build/slides \
+	    --output=lecture_imaml
 	@if [ -x $(CHROMIUM) ]; then $(BIN)/python lecture/deck.py pdf build/slides/lecture_imaml.pdf; \
 	else echo "no $(CHROMIUM): skipped the PDF (apt-get install chromium)"; fi

@@ -1,0 +1,274 @@
+"""The lecture deck and a course notebook, opened in a real browser (Debian's Chromium).
+
+- The deck, served as `make present` serves it (Voila, reveal template, lecture/voila.json) on
+  127.0.0.1 with every request to another host refused (no internet in the lecture hall): each
+  slide renders within 5 s of navigation, and typing a lambda into the explorer's slider readout
+  redraws its figure (caption and image bytes) within 1 s.
+- A content notebook in JupyterLab: its widgets render as widgets, not as their text repr (which
+  is what an ipywidgets / jupyterlab_widgets mismatch looks like).
+
+Without /usr/bin/chromium (`.ci/run` installs it) the tests skip; under CI=true they fail instead.
+Screenshots and the measured timings (browser_timings.json) go to artifacts/.
+"""
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lecture"))
+import deck  # noqa: E402  (lecture/deck.py: the `make present` server and the browser set-up)
+
+ARTIFACTS = ROOT / "artifacts"
+SLIDE_SECONDS = 5.0  # every slide renders within this long after navigation
+UPDATE_SECONDS = 1.0  # a slider change redraws the figure within this long
+LAB_NOTEBOOK = ROOT / "notebooks" / "00_toy_problem.ipynb"
+TIMINGS = {}
+# Voila 0.5.13's reveal bundle calls MathJax 2's `MathJax.Hub` on every slide change, but the page
+# typesets with JupyterLab's MathJax 3: a harmless TypeError per navigation, not ours to fix.
+VOILA_ERRORS = ("reading 'Hub'",)
+
+
+def _unavailable(reason):
+    """Skip on a developer's machine without a browser; fail under CI, where it must run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the browser tests must run here)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(deck.CHROMIUM).exists():
+        _unavailable(f"no browser: {deck.CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as pw:
+        b = deck.launch(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def timings_file():
+    yield
+    if TIMINGS:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "browser_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+        print("\nbrowser timings:", json.dumps(TIMINGS, indent=2))
+
+
+@pytest.fixture(scope="module")
+def deck_url(browser):
+    # reveal.js and the rest of lecture/package.json, as `make present` installs them (no-op if done)
+    if shutil.which("npm") is None and not (ROOT / deck.ASSET.removeprefix("voila/files/")).exists():
+        _unavailable("npm is missing, and with it reveal.js (install Node.js and npm)")
+    make = subprocess.run(["make", "--no-print-directory", "lecture-assets"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert make.returncode == 0, f"make lecture-assets failed:\n{make.stdout}\n{make.stderr}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    with deck.serve(log_path=ARTIFACTS / "voila.log", timeout=60) as url:
+        TIMINGS["voila_start_s"] = round(time.perf_counter() - t0, 2)
+        yield url
+
+
+def _shot(page, name):
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+def _image_digest(img):
+    """sha256 of the bytes behind an <img> (a blob: URL that ipywidgets replaces on update)."""
+    data = img.evaluate(
+        "async (im) => Array.from(new Uint8Array(await (await fetch(im.src)).arrayBuffer()))"
+    )
+    return hashlib.sha256(bytes(data)).hexdigest()
+
+
+def test_deck_slides_render_and_the_lambda_slider_redraws_the_explorer(browser, deck_url):
+    page, blocked = deck.offline_page(browser)
+    page.set_default_timeout(60_000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    t0 = time.perf_counter()
+    try:
+        deck.open_deck(page, deck_url, timeout=90)
+    except Exception as err:  # a cell that raised stops Voila's page: say which, from its log
+        log = (ARTIFACTS / "voila.log").read_text(errors="replace")
+        cause = [line for line in log.splitlines() if "Error" in line][-3:]
+        pytest.fail(f"the deck did not load: {err}\nvoila.log: {cause}")
+    TIMINGS["deck_load_s"] = round(time.perf_counter() - t0, 2)  # Voila runs every cell first
+
+    # Each slide of the talk, in order: shown within 5 s, with a figure or a live widget on it.
+    n = deck.slide_count(page)
+    assert n == 8, f"the talk has 8 slides, the deck has {n}"
+    slide_s = []
+    for i in range(n):
+        slide_s.append(deck.show_slide(page, i, timeout=SLIDE_SECONDS + 5))
+        images = page.locator(".reveal .slides > section.present img")
+        assert images.count() >= 1, f"slide {i + 1} carries no figure or widget"
+        _shot(page, f"deck-slide-{i + 1}.png")
+    TIMINGS["slide_render_s"] = [round(s, 3) for s in slide_s]
+    slow = {i + 1: round(s, 2) for i, s in enumerate(slide_s) if s > SLIDE_SECONDS}
+    assert not slow, f"slides rendered later than {SLIDE_SECONDS} s after navigation: {slow}"
+
+    # The explorer: type a new lambda into the slider's readout and press Enter.
+    explorer_slide = page.evaluate("""() => Array.from(
+        document.querySelectorAll('.reveal .slides > section')).findIndex(
+        s => s.querySelector('.deck-lam'))""")
+    assert explorer_slide >= 0, "no slide holds the explorer's lambda slider (.deck-lam)"
+    deck.show_slide(page, explorer_slide, timeout=SLIDE_SECONDS)
+    lam = page.locator("section.present .deck-lam")
+    panel = lam.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
+    caption, image = panel.locator(".widget-html-content").first, panel.locator("img").first
+    readout = lam.locator(".widget-readout")
+    before = (caption.inner_text(), _image_digest(image))
+    before_lam = readout.inner_text()
+    new_lam = _other_value(float(before_lam), lam.locator(".noUi-handle"))
+    _shot(page, "explorer-before.png")
+
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(f"{new_lam:g}")
+    t0 = time.perf_counter()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "([el, old]) => el.innerText !== old", arg=[caption.element_handle(), before[0]],
+        timeout=10_000, polling="raf",
+    )
+    update_s = time.perf_counter() - t0
+    page.wait_for_timeout(300)  # the image arrives in the same update; let it decode
+    after = (caption.inner_text(), _image_digest(image))
+    _shot(page, "explorer-after.png")
+    TIMINGS["lambda_update_s"] = round(update_s, 3)
+    TIMINGS["lambda_typed"] = new_lam
+    TIMINGS["lambda_from_to"] = [float(before_lam), float(readout.inner_text())]
+
+    # The slider may clamp or snap what was typed: the caption must state the slider's new value.
+    lam_now = float(readout.inner_text())
+    stated = re.search(r"(?:λ|lambda)\s*=\s*([0-9.]+(?:e[+-]?[0-9]+)?)", after[0])
+    assert after[0] != before[0], "the caption did not change with lambda"
+    assert stated, f"the caption does not state lambda: {after[0]!r}"
+    assert float(stated.group(1)) == pytest.approx(lam_now, rel=0.01), (after[0], lam_now)
+    assert lam_now == pytest.approx(new_lam, rel=0.01), f"typed {new_lam:g}, slider at {lam_now:g}"
+    assert after[1] != before[1], "the figure's PNG bytes did not change with lambda"
+    assert "panel-error" not in panel.inner_html(), f"the panel shows an error: {after[0]!r}"
+    assert update_s <= UPDATE_SECONDS, (
+        f"the figure updated {update_s:.2f} s after the change (budget {UPDATE_SECONDS} s)")
+
+    # No script error in the page but Voila's own (below), and reveal.js came from this machine.
+    errors = [e for e in errors if not any(known in e for known in VOILA_ERRORS)]
+    assert not errors, f"page errors: {errors}"
+    assert not [u for u in blocked if "reveal" in u or "jquery" in u], blocked
+    page.close()
+
+
+def _other_value(current, handle):
+    """A presenter's change: lambda four times smaller, or four times larger if that would leave
+    the log slider's range (its aria min and max are log10 exponents)."""
+    low, high = (10 ** float(handle.get_attribute(f"aria-value{a}")) for a in ("min", "max"))
+    new = current / 4 if current / 4 >= low * 0.999 else current * 4
+    assert low * 0.999 <= new <= high * 1.001, f"no room for a factor 4 in [{low:g}, {high:g}]"
+    return float(f"{new:.3g}")
+
+
+@pytest.fixture
+def lab_url(browser, tmp_path):
+    if not LAB_NOTEBOOK.exists():
+        pytest.fail(f"{LAB_NOTEBOOK.relative_to(ROOT)} is missing")
+    # A copy, so that JupyterLab's autosave never writes outputs into the committed notebook.
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(LAB_NOTEBOOK, work)
+    # Settings a fresh user would click through: start the notebook's kernel without asking, and
+    # no news pop-up (which would also try to reach the internet).
+    for name, setting in {"notebook-extension/tracker": {"autoStartDefaultKernel": True},
+                          "apputils-extension/notification": {"fetchNews": "false",
+                                                              "checkForUpdates": False}}.items():
+        path = tmp_path / "settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(setting))
+    port, token = deck.free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+           "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
+           f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+           f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(ARTIFACTS / "jupyterlab.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            t0 = time.perf_counter()
+            _wait_ok(f"{url}api/status?token={token}", proc, timeout=60)
+            TIMINGS["jupyterlab_start_s"] = round(time.perf_counter() - t0, 2)
+            yield url, token
+        finally:
+            deck._stop(proc)
+
+
+def _wait_ok(url, proc, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the server exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"no answer from {url} within {timeout} s")
+
+
+def test_jupyterlab_renders_notebook_widgets_as_widgets(browser, lab_url):
+    url, token = lab_url
+    page, _ = deck.offline_page(browser)
+    page.set_default_timeout(60_000)
+    t0 = time.perf_counter()
+    page.goto(f"{url}lab/tree/{LAB_NOTEBOOK.name}?token={token}", timeout=60_000)
+    page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook')",
+                           timeout=60_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
+    # Once the notebook and its kernel are ready, start running every cell (not awaited: that
+    # promise settles only when the last cell is done).
+    page.evaluate("""async () => {
+      const nb = window.jupyterapp.shell.currentWidget;
+      const ready = Promise.all([nb.context.ready, nb.sessionContext.ready]);
+      const late = new Promise((_, no) => setTimeout(() => no(new Error('kernel not ready')), 60000));
+      await Promise.race([ready, late]);
+      window.jupyterapp.commands.execute('notebook:run-all-cells');
+    }""")
+    # The first widget view to appear in an output area: a slider in a panel's controls.
+    # (attached, not visible: JupyterLab skips painting cells scrolled out of view)
+    try:
+        page.wait_for_selector(".jp-OutputArea-output .jupyter-widgets.widget-slider",
+                               state="attached", timeout=60_000)
+    finally:
+        _shot(page, "jupyterlab-widget.png")
+    TIMINGS["jupyterlab_first_widget_s"] = round(time.perf_counter() - t0, 2)
+    page.locator(".jp-OutputArea-output .widget-slider").first.scroll_into_view_if_needed()
+    _shot(page, "jupyterlab-widget.png")
+
+    texts = page.locator(".jp-OutputArea-output").all_inner_texts()
+    reprs = [t[:80] for t in texts if t.lstrip().startswith(
+        ("VBox(", "HBox(", "IntSlider(", "FloatSlider(", "FloatLogSlider(", "Image(", "HTML("))]
+    assert not reprs, f"widgets shown as their text repr (an ipywidgets mismatch?): {reprs}"
+    failed = [t[:200] for t in texts if "Error displaying widget" in t or "Failed to load" in t]
+    assert not failed, f"widgets failed to render: {failed}"
+    page.close()
