@@ -31,7 +31,8 @@ COST_METHODS = ("maml", "fomaml", "imaml")
 DEFAULTS = {
     "maml": {"inner_lr": 0.01},
     "fomaml": {"inner_lr": 0.01},
-    "imaml": {"lam": 1.0, "inner_lr": 0.02, "delta": 0.0, "cg_steps": 5},
+    # the shipped iMAML's lam, inner_lr and CG steps; delta = 0 so every run takes all k steps
+    "imaml": {"lam": 2.0, "inner_lr": 0.01, "delta": 0.0, "cg_steps": 5},
 }
 
 
