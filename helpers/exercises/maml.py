@@ -12,6 +12,7 @@ import torch
 
 from ..models import MLP
 from ..tasks import SinusoidTasks
+from . import call, report
 
 TOL = 1e-8  # float64 throughout: a right answer agrees to ~1e-12
 
@@ -79,21 +80,6 @@ def _reference_meta_grad(k, alpha, first_order):
 
 # ---------------------------------------------------------------- reporting
 
-def _report(ok, message):
-    print(("correct: " if ok else "not yet right: ") + message)
-    return ok
-
-
-def _run(fn, *args):
-    """(result, None) or (None, message) if the student's function raised."""
-    try:
-        return fn(*args), None
-    except NotImplementedError:
-        return None, f"{fn.__name__} is not implemented yet (it raised NotImplementedError)"
-    except Exception as err:  # the student's bug, shown as a message
-        return None, f"{fn.__name__} raised {type(err).__name__}: {err}"
-
-
 def _compare_dicts(got, want, what, batch_shape=()):
     """None if `got` matches `want` (a dict of tensors), else a message saying how it differs."""
     if not isinstance(got, dict):
@@ -121,15 +107,15 @@ def check_inner_loop(inner_loop):
     x, y of shape (T, K, 1), phi with a leading task axis (T, ...)."""
     model, theta, batch = _problem()
     for k in (0, 1, 3):
-        phi, failure = _run(inner_loop, model, theta, batch.x_tr, batch.y_tr, k, 0.05)
+        phi, failure = call(inner_loop, model, theta, batch.x_tr, batch.y_tr, k, 0.05)
         if failure:
-            return _report(False, failure)
+            return report(False, failure)
         want = {n: torch.stack([_ref_adapt(model, theta, batch.x_tr[i], batch.y_tr[i], k, 0.05)[n]
                                 for i in range(batch.n_tasks)]) for n in theta}
         failure = _compare_dicts(phi, want, f"phi after k = {k} steps", (batch.n_tasks,))
         if failure:
-            return _report(False, failure)
-    return _report(True, f"phi matches k = 0, 1 and 3 gradient steps on each of {batch.n_tasks} tasks")
+            return report(False, failure)
+    return report(True, f"phi matches k = 0, 1 and 3 gradient steps on each of {batch.n_tasks} tasks")
 
 
 def check_maml_meta_grad(maml_meta_grad):
@@ -137,17 +123,17 @@ def check_maml_meta_grad(maml_meta_grad):
     (1/T) sum_i prod_j (I - alpha H_tr_i(phi_i^(j))) grad L_test_i(phi_i^(k))."""
     model, theta, batch = _problem()
     for k in (1, 2, 3):
-        got, failure = _run(maml_meta_grad, model, theta, batch, k, 0.05)
+        got, failure = call(maml_meta_grad, model, theta, batch, k, 0.05)
         if failure:
-            return _report(False, failure)
+            return report(False, failure)
         want = _reference_meta_grad(k, 0.05, first_order=False)
         failure = _compare_dicts(got, want, f"the meta-gradient for k = {k}")
         if failure:
             fo = _reference_meta_grad(k, 0.05, first_order=True)
             if _compare_dicts(got, fo, "") is None:
                 failure += ": it is the first-order gradient; apply (I - alpha H) for every inner step"
-            return _report(False, failure)
-    return _report(True, "the meta-gradient matches backpropagation through k = 1, 2 and 3 inner steps")
+            return report(False, failure)
+    return report(True, "the meta-gradient matches backpropagation through k = 1, 2 and 3 inner steps")
 
 
 # ---------------------------------------------------------------- notebook 04
@@ -156,14 +142,14 @@ def check_first_order_grad(first_order_grad):
     """first_order_grad(model, theta, batch, k, alpha) -> (1/T) sum_i grad L_test_i(phi_i^(k))."""
     model, theta, batch = _problem()
     for k in (0, 1, 3):
-        got, failure = _run(first_order_grad, model, theta, batch, k, 0.05)
+        got, failure = call(first_order_grad, model, theta, batch, k, 0.05)
         if failure:
-            return _report(False, failure)
+            return report(False, failure)
         want = _reference_meta_grad(k, 0.05, first_order=True)
         failure = _compare_dicts(got, want, f"the first-order gradient for k = {k}")
         if failure:
-            return _report(False, failure)
-    return _report(True, "the first-order gradient matches grad L_test(phi_k) averaged over tasks")
+            return report(False, failure)
+    return report(True, "the first-order gradient matches grad L_test(phi_k) averaged over tasks")
 
 
 def check_bias_metrics(bias_metrics):
@@ -174,22 +160,22 @@ def check_bias_metrics(bias_metrics):
     cases = [(g.clone(), g), (2 * g, g), (-g, g), (g + 0.3 * torch.randn(50, generator=gen,
                                                                           dtype=torch.float64), g)]
     for g_fo, g_exact in cases:
-        got, failure = _run(bias_metrics, g_fo, g_exact)
+        got, failure = call(bias_metrics, g_fo, g_exact)
         if failure:
-            return _report(False, failure)
+            return report(False, failure)
         try:
             cos, rel = (float(v) for v in got)
         except (TypeError, ValueError):
-            return _report(False, f"bias_metrics should return two numbers (cosine, relative error), "
+            return report(False, f"bias_metrics should return two numbers (cosine, relative error), "
                                   f"got {got!r}")
         want_cos = (g_fo @ g_exact / (g_fo.norm() * g_exact.norm())).item()
         want_rel = ((g_fo - g_exact).norm() / g_exact.norm()).item()
         if abs(cos - want_cos) > 1e-6:
-            return _report(False, f"cosine {cos:.4g}, expected {want_cos:.4g}")
+            return report(False, f"cosine {cos:.4g}, expected {want_cos:.4g}")
         if abs(rel - want_rel) > 1e-6:
-            return _report(False, f"relative error {rel:.4g}, expected {want_rel:.4g} (divide by ||g||, "
+            return report(False, f"relative error {rel:.4g}, expected {want_rel:.4g} (divide by ||g||, "
                                   "the exact gradient)")
-    return _report(True, "cosine and relative error match on four pairs of vectors")
+    return report(True, "cosine and relative error match on four pairs of vectors")
 
 
 def check_reptile_update(reptile_update):
@@ -198,11 +184,11 @@ def check_reptile_update(reptile_update):
     phi = {n: torch.stack([_ref_adapt(model, theta, batch.x_tr[i], batch.y_tr[i], 3, 0.05)[n]
                            for i in range(batch.n_tasks)]) for n in theta}
     for eps in (1.0, 0.3):
-        got, failure = _run(reptile_update, theta, phi, eps)
+        got, failure = call(reptile_update, theta, phi, eps)
         if failure:
-            return _report(False, failure)
+            return report(False, failure)
         want = {n: theta[n] + eps * (phi[n] - theta[n]).mean(0) for n in theta}
         failure = _compare_dicts(got, want, f"the new theta for eps = {eps}")
         if failure:
-            return _report(False, failure)
-    return _report(True, "theta moves a fraction eps of the way to the average adapted phi")
+            return report(False, failure)
+    return report(True, "theta moves a fraction eps of the way to the average adapted phi")

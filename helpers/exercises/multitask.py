@@ -10,7 +10,8 @@ import torch
 from ..evaluation import mean_ci
 from ..finetune import held_out_batch
 from ..multitask import design_matrix, fit_head, head_mse
-from .transfer import as_tensor, call, report
+from . import call, report
+from .transfer import as_tensor
 
 
 def _problem(seed, k, d):
@@ -39,7 +40,7 @@ def check_ridge_head(ridge_head, rtol=1e-6):
         phi, y, w_bar = _problem(seed, k, d)
         name = getattr(ridge_head, "__name__", "your function")
         text = f"{name}(phi of shape ({k}, {d}), y, w_bar, lam={lam})"
-        got, problem = call(ridge_head, text, phi.clone(), y.clone(), w_bar.clone(), lam)
+        got, problem = call(ridge_head, phi.clone(), y.clone(), w_bar.clone(), lam, name=text)
         if problem:
             return report(False, problem)
         got, problem = as_tensor(got, text, (d,))
@@ -82,7 +83,7 @@ def check_subspace_head(subspace_head, model=None, params=None, k_shot=5, n_task
         heads = randn(m, r) @ randn(r, d) + 0.05 * randn(m, d) + randn(d)
         name = getattr(subspace_head, "__name__", "your function")
         text = f"{name}(phi of shape ({k}, {d}), y, heads of shape ({m}, {d}), r={r})"
-        got, problem = call(subspace_head, text, phi.clone(), y.clone(), heads.clone(), r)
+        got, problem = call(subspace_head, phi.clone(), y.clone(), heads.clone(), r, name=text)
         if problem:
             return report(False, problem)
         got, problem = as_tensor(got, text, (d,))

@@ -11,24 +11,7 @@ import random
 
 import torch
 
-
-def _report(ok, message):
-    print(("correct: " if ok else "not yet right: ") + message)
-    return ok
-
-
-def _call(fn, *args):
-    """(value, None) or (None, message) if the student's function raised or returned None."""
-    name = getattr(fn, "__name__", "your function")
-    try:
-        value = fn(*args)
-    except NotImplementedError:
-        return None, f"{name} is not implemented yet (it raised NotImplementedError)"
-    except Exception as err:  # any error in a student's code is an answer that is not yet right
-        return None, f"{name} raised {type(err).__name__}: {err}"
-    if value is None:
-        return None, f"{name} returned None: replace the stub with your code"
-    return value, None
+from . import call, report
 
 
 def _as_float(value):
@@ -75,24 +58,24 @@ def check_mean_ci95(mean_ci95):
              torch.tensor([rng.gauss(2.0, 0.5) for _ in range(300)], dtype=torch.float64)]
     for errors in cases:
         want = mean_ci95_reference(errors.tolist())
-        got, problem = _call(mean_ci95, errors)
+        got, problem = call(mean_ci95, errors)
         if problem:
-            return _report(False, problem)
+            return report(False, problem)
         try:
             mean, ci = (_as_float(v) for v in got)
         except (TypeError, ValueError):
-            return _report(False, f"mean_ci95 should return two numbers (mean, ci), got {got!r}")
+            return report(False, f"mean_ci95 should return two numbers (mean, ci), got {got!r}")
         if mean is None or ci is None:
-            return _report(False, f"mean_ci95 should return two numbers (mean, ci), got {got!r}")
+            return report(False, f"mean_ci95 should return two numbers (mean, ci), got {got!r}")
         if not math.isclose(mean, want[0], rel_tol=1e-6):
-            return _report(False, f"for {len(errors)} errors the mean is {want[0]:.6g}, "
+            return report(False, f"for {len(errors)} errors the mean is {want[0]:.6g}, "
                                   f"you returned {mean:.6g}")
         if not math.isclose(ci, want[1], rel_tol=1e-6):
             hint = (" Hint: use the sample standard deviation (divide by n - 1), and divide by sqrt(n), "
                     "not n.")
-            return _report(False, f"for {len(errors)} errors the 95% half-width is {want[1]:.6g}, "
+            return report(False, f"for {len(errors)} errors the 95% half-width is {want[1]:.6g}, "
                                   f"you returned {ci:.6g}.{hint}")
-    return _report(True, "mean +- 1.96 s/sqrt(n): with 1,000 tasks the interval is ~3x narrower than "
+    return report(True, "mean +- 1.96 s/sqrt(n): with 1,000 tasks the interval is ~3x narrower than "
                          "with 100 (sqrt(10)).")
 
 
@@ -106,16 +89,16 @@ def check_bytes_per_inner_step(bytes_per_inner_step):
              ([0, 1, 3, 6], [rng.uniform(0, 1e6) for _ in range(4)])]  # not a line: a real fit
     for k_list, ys in cases:
         want = slope_reference(k_list, ys)
-        got, problem = _call(bytes_per_inner_step, list(k_list), list(ys))
+        got, problem = call(bytes_per_inner_step, list(k_list), list(ys))
         if problem:
-            return _report(False, problem)
+            return report(False, problem)
         got = _as_float(got)
         if got is None or not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-6):
             hint = (" Hint: the slope of the least-squares line uses every point, not only the first "
                     "and the last." if len(set(ys)) > 1 else "")
-            return _report(False, f"for k = {k_list} and bytes {[round(y) for y in ys]} the slope is "
+            return report(False, f"for k = {k_list} and bytes {[round(y) for y in ys]} the slope is "
                                   f"{want:.6g} bytes per step, you returned {got!r}.{hint}")
-    return _report(True, "a slope near zero means memory flat in k (iMAML, first-order MAML); MAML's "
+    return report(True, "a slope near zero means memory flat in k (iMAML, first-order MAML); MAML's "
                          "is the size of one step's graph.")
 
 
@@ -131,10 +114,10 @@ def check_steps_to_match(steps_to_match):
         try:
             got = steps_to_match(list(curve), target)
         except NotImplementedError:
-            return _report(False, "steps_to_match is not implemented yet (it raised NotImplementedError)")
+            return report(False, "steps_to_match is not implemented yet (it raised NotImplementedError)")
         except Exception as err:
-            return _report(False, f"steps_to_match raised {type(err).__name__}: {err}")
+            return report(False, f"steps_to_match raised {type(err).__name__}: {err}")
         if got != want or (want is not None and isinstance(got, bool)):
-            return _report(False, f"steps_to_match({curve}, {target}) should be {want!r}, got {got!r}")
-    return _report(True, "the baselines' curves can be read the same way: how many steps they need to "
+            return report(False, f"steps_to_match({curve}, {target}) should be {want!r}, got {got!r}")
+    return report(True, "the baselines' curves can be read the same way: how many steps they need to "
                          "catch MAML's first step, if they ever do.")

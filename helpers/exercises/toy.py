@@ -11,23 +11,7 @@ import torch
 
 from ..models import MLP
 from ..tasks import SinusoidTasks
-
-
-def _report(ok, message):
-    print(("correct: " if ok else "not yet right: ") + message)
-    return ok
-
-
-def _call(fn, *args):
-    """(value, None) or (None, message) if the student's function raised or returned None."""
-    call = f"{getattr(fn, '__name__', 'your function')}({', '.join(map(repr, args))})"
-    try:
-        value = fn(*args)
-    except Exception as err:  # any error in a student's code is an answer that is not yet right
-        return None, f"{call} raised {type(err).__name__}: {err}"
-    if value is None:
-        return None, f"{call} returned None: replace the stub with your code"
-    return value, None
+from . import call, report
 
 
 def check_count_params(count_params):
@@ -36,18 +20,18 @@ def check_count_params(count_params):
     cases = [(1, 40, 40, 1), (1, 1), (3, 5, 2), (2, 7, 7, 7, 3), (1, 100, 1)]
     for sizes in cases:
         expected = sum(p.numel() for p in MLP(sizes).init().values())
-        got, problem = _call(count_params, sizes)
+        got, problem = call(count_params, sizes, name=f"count_params({sizes})")
         if problem:
-            return _report(False, problem)
+            return report(False, problem)
         if isinstance(got, bool) or got != expected:
-            return _report(
+            return report(
                 False,
                 f"count_params({sizes}) returned {got!r}, not the number of weights and biases. "
                 "Hint: a layer from n_in to n_out units has an n_out x n_in weight matrix and "
                 "n_out biases.",
             )
     n = sum(p.numel() for p in MLP().init().values())
-    return _report(
+    return report(
         True,
         f"a 1-40-40-1 network has {n} parameters: {n} unknowns, and K support points give only "
         "K equations.",
@@ -79,16 +63,16 @@ def check_zero_prediction_mse(zero_prediction_mse, rtol=0.01):
     cases = [(0.1, 5.0), (1.0, 2.0), (2.0, 2.0), (0.0, 3.0)]
     for a_low, a_high in cases:
         reference = zero_prediction_mse_reference(a_low, a_high)
-        got, problem = _call(zero_prediction_mse, a_low, a_high)
+        got, problem = call(zero_prediction_mse, a_low, a_high, name=f"zero_prediction_mse({a_low}, {a_high})")
         if problem:
-            return _report(False, problem)
+            return report(False, problem)
         try:
             got = float(got)
         except (TypeError, ValueError):
-            return _report(False, f"zero_prediction_mse({a_low}, {a_high}) returned {got!r}, "
+            return report(False, f"zero_prediction_mse({a_low}, {a_high}) returned {got!r}, "
                                   "not a number")
         if not math.isclose(got, reference, rel_tol=rtol):
-            return _report(
+            return report(
                 False,
                 f"zero_prediction_mse({a_low}, {a_high}) returned {got:.4g}, but the average of "
                 f"y^2 over the tasks is {reference:.4g}. Hint: for a fixed x, the "
@@ -96,7 +80,7 @@ def check_zero_prediction_mse(zero_prediction_mse, rtol=0.01):
                 "E[A]^2.",
             )
     reference = zero_prediction_mse_reference(0.1, 5.0)
-    return _report(
+    return report(
         True,
         f"predicting y = 0 scores a query MSE of {reference:.2f} on average over the course's "
         "tasks: a few-shot learner with a larger error does worse than knowing nothing.",

@@ -10,21 +10,7 @@ import math
 
 import torch
 
-
-def report(ok, message):
-    print(("correct: " if ok else "not yet right: ") + message)
-    return ok
-
-
-def call(fn, call_text, *args):
-    """(value, None), or (None, a message) if the student's function raised or returned None."""
-    try:
-        value = fn(*args)
-    except Exception as err:  # an error in a student's code is an answer that is not yet right
-        return None, f"{call_text} raised {type(err).__name__}: {err}"
-    if value is None:
-        return None, f"{call_text} returned None: replace the stub with your code"
-    return value, None
+from . import call, report
 
 
 def as_tensor(value, what, shape=None):
@@ -61,7 +47,7 @@ def check_pooled_optimum(pooled_optimum, atol=1e-3):
     for a_low, a_high, b_low, b_high in cases:
         name = getattr(pooled_optimum, "__name__", "your function")
         text = f"{name}(x, {a_low}, {a_high}, {b_low:.4g}, {b_high:.4g})"
-        got, problem = call(pooled_optimum, text, x.clone(), a_low, a_high, b_low, b_high)
+        got, problem = call(pooled_optimum, x.clone(), a_low, a_high, b_low, b_high, name=text)
         if problem:
             return report(False, problem)
         got, problem = as_tensor(got, text, x.shape)
@@ -105,7 +91,7 @@ def check_linearised_loss(linearised_loss, rtol=1e-6):
         c = u.T @ r0
         name = getattr(linearised_loss, "__name__", "your function")
         text = f"{name}(mu, c, lr={lr}, k_shot={k}, t={t})"
-        got, problem = call(linearised_loss, text, mu.clone(), c.clone(), lr, k, t)
+        got, problem = call(linearised_loss, mu.clone(), c.clone(), lr, k, t, name=text)
         if problem:
             return report(False, problem)
         got, problem = as_tensor(got, text, ())
