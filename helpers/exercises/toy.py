@@ -63,7 +63,8 @@ def check_zero_prediction_mse(zero_prediction_mse, rtol=0.01):
     cases = [(0.1, 5.0), (1.0, 2.0), (2.0, 2.0), (0.0, 3.0)]
     for a_low, a_high in cases:
         reference = zero_prediction_mse_reference(a_low, a_high)
-        got, problem = call(zero_prediction_mse, a_low, a_high, name=f"zero_prediction_mse({a_low}, {a_high})")
+        got, problem = call(zero_prediction_mse, a_low, a_high,
+                            name=f"zero_prediction_mse({a_low}, {a_high})")
         if problem:
             return report(False, problem)
         try:
