@@ -43,5 +43,5 @@ def style():
 def png_bytes(fig):
     """Render a figure to PNG bytes (for an ipywidgets.Image updated in place)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1})  # fast to encode, small enough
     return buf.getvalue()

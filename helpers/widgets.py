@@ -58,7 +58,6 @@ class Panel:
         """Redraw for the current control values; show errors in the caption."""
         try:
             caption = self.draw(**self.values())
-            self.fig.canvas.draw_idle()
             self.image.value = png_bytes(self.fig)
             self.caption.value = f"<span class='panel-caption'>{html.escape(caption)}</span>"
             self.last_error = None
