@@ -23,7 +23,6 @@ test: $(STAMP)
 	$(BIN)/pytest --nbval-lax --nbval-current-env
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.bench_peers $(BENCH_ARGS)
 
 pretrain: $(STAMP)

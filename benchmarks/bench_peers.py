@@ -421,7 +421,7 @@ def main(argv=None):
     info = versions()
     peers = not args.no_peers
     if peers and (info["higher"] is None or info["torchopt"] is None):
-        sys.exit("the peers are not installed: pip install -e '.[bench]' (or pass --no-peers)")
+        sys.exit("the peers are not installed: pip install -e '.[test]' (or pass --no-peers)")
     model, params, batch = setup(n_tasks=args.tasks)
     config = {"threads": torch.get_num_threads(), "tasks": args.tasks, "k_shot": K_SHOT,
               "k_query": K_QUERY, "sizes": SIZES, "dtype": "float32", "inner_lr": INNER_LR,

@@ -1,8 +1,8 @@
 """Smoke test of benchmarks/bench_peers.py on a tiny setting, and the check that makes its speed
 ratios meaningful: the peers compute the same meta-gradient as ours (float64).
 
-The peer tests need the bench extra (pip install -e '.[bench]': higher, torchopt) and are skipped
-without it; the memory checks use only helpers.
+The peer tests need higher and torchopt (test extras of pyproject.toml) and are skipped
+without them; the memory checks use only helpers.
 """
 
 import importlib
@@ -27,7 +27,7 @@ def _peers_missing():
         import higher  # noqa: F401
         import torchopt  # noqa: F401
     except Exception as e:  # an ImportError, or a peer that breaks on import with this torch
-        return f"bench extra not usable (pip install -e '.[bench]'): {e!r}"
+        return f"peers higher / torchopt not usable (pip install -e '.[test]'): {e!r}"
     return None
 
 
