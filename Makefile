@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test bench pretrain clean-notebooks clean
+.PHONY: lab test bench pretrain sgd-study clean-notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(STAMP)
 
 pretrain: $(STAMP)
 	$(BIN)/python -m helpers.pretrain
+
+sgd-study: $(STAMP)
+	$(BIN)/python -m helpers.stochastic
 
 clean-notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb

@@ -11,25 +11,9 @@ import torch
 
 from ..models import MLP, mse
 from ..tasks import SinusoidTasks
+from . import call, report
 
 F64 = torch.float64
-
-
-def _report(ok, message):
-    print(("correct: " if ok else "not yet right: ") + message)
-    return ok
-
-
-def _call(fn, *args):
-    """(value, None), or (None, message) if the student's function raised or returned None."""
-    name = getattr(fn, "__name__", "your function")
-    try:
-        value = fn(*args)
-    except Exception as err:  # any error in a student's code is an answer that is not yet right
-        return None, f"{name} raised {type(err).__name__}: {err}"
-    if value is None:
-        return None, f"{name} returned None: replace the stub with your code"
-    return value, None
 
 
 def _spd(n_systems, n, cond, seed):
@@ -72,39 +56,39 @@ def check_conjugate_gradient(cg):
     def matvec(v):
         return (A @ v.unsqueeze(-1)).squeeze(-1)
 
-    value, problem = _call(cg, matvec, b, 40)
+    value, problem = call(cg, matvec, b, 40)
     if problem:
-        return _report(False, problem)
+        return report(False, problem)
     x = _solution(value)
     if not isinstance(x, torch.Tensor) or x.shape != b.shape:
-        return _report(False, f"expected x of shape {tuple(b.shape)}, got "
+        return report(False, f"expected x of shape {tuple(b.shape)}, got "
                               f"{getattr(x, 'shape', type(x).__name__)}")
     exact = torch.linalg.solve(A, b)
     err = ((x - exact).norm(dim=-1) / exact.norm(dim=-1)).max().item()
     if not err <= 1e-8:
-        return _report(False, f"after 40 steps on 12 x 12 systems x should equal A^-1 b; relative "
+        return report(False, f"after 40 steps on 12 x 12 systems x should equal A^-1 b; relative "
                               f"error {err:.2e}")
     for k in (1, 3):
-        value, problem = _call(cg, matvec, b, k)
+        value, problem = call(cg, matvec, b, k)
         if problem:
-            return _report(False, problem)
+            return report(False, problem)
         x = _solution(value)
         want = torch.stack([krylov_solution(A[i], b[i], k) for i in range(3)])
         err = ((x - want).norm(dim=-1) / want.norm(dim=-1)).max().item()
         if not err <= 1e-8:
-            return _report(False, f"after k = {k} steps x is not the k-th CG iterate (the best x in "
+            return report(False, f"after k = {k} steps x is not the k-th CG iterate (the best x in "
                                   f"span{{b, Ab, ...}}): relative difference {err:.2e}. Start from "
                                   "x = 0 and do exactly `steps` updates.")
     D = torch.diag(torch.tensor([1.0, 2.0, -3.0, 4.0], dtype=F64))
     b = torch.tensor([[1.0, 1.0, 1.0, 0.0]], dtype=F64)  # b^T D b = 0: the first step divides by 0
-    value, problem = _call(cg, lambda v: v @ D, b, 10)
+    value, problem = call(cg, lambda v: v @ D, b, 10)
     if problem:
-        return _report(False, f"on the indefinite system diag(1, 2, -3, 4): {problem}")
+        return report(False, f"on the indefinite system diag(1, 2, -3, 4): {problem}")
     x = _solution(value)
     if not torch.isfinite(x).all():
-        return _report(False, "on the indefinite system diag(1, 2, -3, 4) x contains NaN or inf: "
+        return report(False, "on the indefinite system diag(1, 2, -3, 4) x contains NaN or inf: "
                               "stop when p^T A p <= 0 instead of dividing by it")
-    return _report(True, "matches the dense solve, the Krylov-space iterates after 1 and 3 steps, and "
+    return report(True, "matches the dense solve, the Krylov-space iterates after 1 and 3 steps, and "
                          "stays finite on an indefinite system")
 
 
@@ -118,17 +102,17 @@ def check_quadratic_phi_star(phi_star):
     g = torch.Generator().manual_seed(4)
     b, theta = torch.randn(6, generator=g, dtype=F64), torch.randn(6, generator=g, dtype=F64)
     lam = 2.0
-    value, problem = _call(phi_star, A, b, theta, lam)
+    value, problem = call(phi_star, A, b, theta, lam)
     if problem:
-        return _report(False, problem)
+        return report(False, problem)
     if not isinstance(value, torch.Tensor) or value.shape != theta.shape:
-        return _report(False, f"expected a tensor of shape {tuple(theta.shape)}")
+        return report(False, f"expected a tensor of shape {tuple(theta.shape)}")
     phi = theta.clone()
     for _ in range(3000):  # gradient descent on the proximal objective: an independent answer
         phi = phi - 0.05 * (A @ phi - b + lam * (phi - theta))
     err = (value - phi).norm().item() / phi.norm().item()
     if not err <= 1e-8:
-        return _report(False, f"phi_star is not the minimiser: relative error {err:.2e} against "
+        return report(False, f"phi_star is not the minimiser: relative error {err:.2e} against "
                               "gradient descent on the objective")
     eps = 1e-5
     cols = []
@@ -140,9 +124,9 @@ def check_quadratic_phi_star(phi_star):
     want = torch.linalg.inv(torch.eye(6, dtype=F64) + A / lam)
     err = (jac - want).norm().item() / want.norm().item()
     if not err <= 1e-6:
-        return _report(False, f"the minimiser is right but d phi*/d theta differs from "
+        return report(False, f"the minimiser is right but d phi*/d theta differs from "
                               f"(I + A/lam)^-1 by {err:.2e}")
-    return _report(True, "phi* matches gradient descent, and d phi*/d theta = (I + A/lam)^-1 "
+    return report(True, "phi* matches gradient descent, and d phi*/d theta = (I + A/lam)^-1 "
                          "(finite differences): the implicit function theorem, exactly")
 
 
@@ -158,11 +142,11 @@ def check_hvp(hvp):
     x, y = task.x_tr[0], task.y_tr[0]
     g = torch.Generator().manual_seed(5)
     v = {k: torch.randn(p.shape, generator=g, dtype=F64) for k, p in phi.items()}
-    value, problem = _call(hvp, model, {k: p.clone() for k, p in phi.items()}, x, y, v)
+    value, problem = call(hvp, model, {k: p.clone() for k, p in phi.items()}, x, y, v)
     if problem:
-        return _report(False, problem)
+        return report(False, problem)
     if not isinstance(value, dict) or set(value) != set(phi):
-        return _report(False, f"return a dict with the keys {sorted(phi)}, like phi")
+        return report(False, f"return a dict with the keys {sorted(phi)}, like phi")
     flat = torch.cat([p.flatten() for p in phi.values()])
     shapes = [(k, p.shape, p.numel()) for k, p in phi.items()]
 
@@ -177,11 +161,11 @@ def check_hvp(hvp):
     want = H @ torch.cat([v[k].flatten() for k in phi])
     got = torch.cat([torch.as_tensor(value[k]).detach().flatten() for k in phi])
     if got.shape != want.shape:
-        return _report(False, "each entry of H v must have the shape of the matching entry of phi")
+        return report(False, "each entry of H v must have the shape of the matching entry of phi")
     err = (got - want).norm().item() / want.norm().item()
     if not err <= 1e-8:
-        return _report(False, f"H v differs from the dense Hessian times v: relative error {err:.2e}")
-    return _report(True, f"H v matches the dense {flat.numel()} x {flat.numel()} Hessian times v "
+        return report(False, f"H v differs from the dense Hessian times v: relative error {err:.2e}")
+    return report(True, f"H v matches the dense {flat.numel()} x {flat.numel()} Hessian times v "
                          f"(relative error {err:.1e}), without ever forming H")
 
 
@@ -202,10 +186,10 @@ def check_slider_predictions(panel, faster_cg_lambda, delta_effect, task=0):
     delta_effect: "rises", "falls" or "stays", what raising delta from 1e-6 to 1e-2 does to the
     meta-gradient error with many CG steps. Both are measured with the explorer."""
     if faster_cg_lambda is None or delta_effect is None:
-        return _report(False, "set faster_cg_lambda (0.5 or 4) and delta_effect "
+        return report(False, "set faster_cg_lambda (0.5 or 4) and delta_effect "
                               "('rises', 'falls' or 'stays') before moving the sliders")
     if faster_cg_lambda not in (0.5, 4) or delta_effect not in ("rises", "falls", "stays"):
-        return _report(False, "faster_cg_lambda must be 0.5 or 4 and delta_effect one of "
+        return report(False, "faster_cg_lambda must be 0.5 or 4 and delta_effect one of "
                               "'rises', 'falls', 'stays'")
     res, err = measured_slider_effects(panel, task)
     faster = 0.5 if res[0.5] < res[4.0] else 4.0
@@ -224,4 +208,4 @@ def check_slider_predictions(panel, faster_cg_lambda, delta_effect, task=0):
     if delta_effect != effect:
         wrong.append(f"the error {effect}")
     head = "both predictions hold" if ok else "measured: " + "; ".join(wrong)
-    return _report(ok, head + ".\n  " + "\n  ".join(lines))
+    return report(ok, head + ".\n  " + "\n  ".join(lines))
