@@ -27,14 +27,15 @@ from .inner import ProximalSolution, adapt, proximal_grad, proximal_solve
 from .maml import MetaInfo, fomaml_grad, maml_grad
 from .models import MLP, flatten, mse, per_task, task_norm, unflatten
 from .plots import COLORS, LABELS, style
+from .pretrained import load_pretrained, pretrained_record
 from .tasks import SinusoidTasks, TaskBatch, make_generator
 from .training import METHODS, History, meta_gradient, meta_train
 
 __all__ = [
-    "CGResult", "COLORS", "History", "IMAMLInfo", "LABELS", "METHODS", "MLP", "MetaInfo",
-    "ProximalSolution", "SinusoidTasks", "TaskBatch", "adapt", "adaptation_errors",
-    "conjugate_gradient", "evaluate", "exact_imaml_grad", "flatten", "fomaml_grad", "hvp_operator",
-    "imaml_grad", "make_generator", "maml_grad", "mean_ci", "meta_gradient", "meta_train", "mse",
-    "per_task", "proximal_grad", "proximal_solve", "query_grad", "style", "task_hessians",
-    "task_norm", "unflatten",
+    "adapt", "adaptation_errors", "CGResult", "COLORS", "conjugate_gradient", "evaluate",
+    "exact_imaml_grad", "flatten", "fomaml_grad", "History", "hvp_operator", "imaml_grad",
+    "IMAMLInfo", "LABELS", "load_pretrained", "make_generator", "maml_grad", "mean_ci",
+    "meta_gradient", "meta_train", "MetaInfo", "METHODS", "MLP", "mse", "per_task",
+    "pretrained_record", "proximal_grad", "proximal_solve", "ProximalSolution", "query_grad",
+    "SinusoidTasks", "style", "task_hessians", "task_norm", "TaskBatch", "unflatten",
 ]
