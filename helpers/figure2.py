@@ -50,31 +50,14 @@ class SoftplusMLP(MLP):
             raise ValueError(f"beta must be > 0, got {beta}")
         self.beta = float(beta)
 
-    def _forward(self, params, x):
-        n_layers = len(self.sizes) - 1
-        hs = [x]
-        for layer in range(n_layers):
-            z = hs[-1] @ params[f"w{layer}"].transpose(-1, -2) + params[f"b{layer}"].unsqueeze(-2)
-            # threshold 40: torch switches to z above beta z = 40, where exp(-40) is below float64's
-            # resolution, so the switch leaves no kink even in the gradient
-            hs.append(torch.nn.functional.softplus(z, self.beta, 40.0) if layer < n_layers - 1 else z)
-        return hs
+    def activation(self, z):
+        # threshold 40: torch switches to z above beta z = 40, where exp(-40) is below float64's
+        # resolution, so the switch leaves no kink even in the gradient
+        return torch.nn.functional.softplus(z, self.beta, 40.0)
 
-    def loss_grad(self, params, x, y):
-        """Per-task MSE and its gradient by batched backprop, as MLP.loss_grad (differentiable, so
-        MAML and Hessian-vector products work), with softplus' = sigmoid(beta z) = 1 - exp(-beta h)."""
-        hs = self._forward(params, x)
-        r = hs[-1] - y
-        loss = r.pow(2).mean(dim=(-2, -1))
-        d = 2 * r / r.shape[-2]
-        grads = {}
-        for layer in reversed(range(len(self.sizes) - 1)):
-            h_in = hs[layer]
-            grads[f"w{layer}"] = d.transpose(-1, -2) @ h_in
-            grads[f"b{layer}"] = d.sum(-2)
-            if layer:
-                d = (d @ params[f"w{layer}"]) * -torch.expm1(-self.beta * h_in)
-        return loss, {k: grads[k] for k in params}
+    def activation_slope(self, h):
+        """softplus'(z) = sigmoid(beta z) = 1 - exp(-beta h), with h = softplus(z)."""
+        return -torch.expm1(-self.beta * h)
 
     def config(self):
         return {"sizes": list(self.sizes), "beta": self.beta}

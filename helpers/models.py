@@ -40,8 +40,17 @@ class MLP:
         for layer in range(n_layers):
             w, b = params[f"w{layer}"], params[f"b{layer}"]
             z = hs[-1] @ w.transpose(-1, -2) + b.unsqueeze(-2)
-            hs.append(torch.relu(z) if layer < n_layers - 1 else z)
+            hs.append(self.activation(z) if layer < n_layers - 1 else z)
         return hs
+
+    @staticmethod
+    def activation(z):
+        return torch.relu(z)
+
+    @staticmethod
+    def activation_slope(h):
+        """sigma'(z) written in terms of h = sigma(z): 1 where the ReLU is on, else 0."""
+        return (h > 0).to(h.dtype)
 
     def loss_grad(self, params, x, y):
         """Per-task MSE (T,) and its gradient w.r.t. per-task params (leading task axis).
@@ -60,7 +69,7 @@ class MLP:
             grads[f"w{layer}"] = d.transpose(-1, -2) @ h_in
             grads[f"b{layer}"] = d.sum(-2)
             if layer:
-                d = (d @ params[f"w{layer}"]) * (h_in > 0)
+                d = (d @ params[f"w{layer}"]) * self.activation_slope(h_in)
         return loss, {k: grads[k] for k in params}
 
     def config(self):
