@@ -71,17 +71,18 @@ def serve(notebook=DECK, log_path=None, timeout=60.0):
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
             url = f"http://127.0.0.1:{port}/"
-            _wait_http(url + ASSET, proc, timeout, log_path)
+            wait_http(url + ASSET, proc, timeout, log_path)
             yield url
         finally:
             _stop(proc)
 
 
-def _wait_http(url, proc, timeout, log_name):
+def wait_http(url, proc, timeout, log_name, what="voila"):
+    """Poll url until it answers 200; fail early, with the log's tail, if the server `proc` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"voila exited with {proc.returncode}; log: {_tail(log_name)}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}; log: {_tail(log_name)}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -89,7 +90,7 @@ def _wait_http(url, proc, timeout, log_name):
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
-    raise TimeoutError(f"voila did not serve {url} within {timeout:.0f} s; log: {_tail(log_name)}")
+    raise TimeoutError(f"{what} did not serve {url} within {timeout:.0f} s; log: {_tail(log_name)}")
 
 
 def _tail(path, n=2000):

@@ -20,8 +20,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -215,25 +213,12 @@ def lab_url(browser, tmp_path):
         url = f"http://127.0.0.1:{port}/"
         try:
             t0 = time.perf_counter()
-            _wait_ok(f"{url}api/status?token={token}", proc, timeout=60)
+            deck.wait_http(f"{url}api/status?token={token}", proc, 60, ARTIFACTS / "jupyterlab.log",
+                           what="jupyterlab")
             TIMINGS["jupyterlab_start_s"] = round(time.perf_counter() - t0, 2)
             yield url, token
         finally:
             deck._stop(proc)
-
-
-def _wait_ok(url, proc, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the server exited with {proc.returncode}"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"no answer from {url} within {timeout} s")
 
 
 def test_jupyterlab_renders_notebook_widgets_as_widgets(browser, lab_url):
