@@ -23,7 +23,7 @@ import math
 import platform
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -41,8 +41,9 @@ from .inner import (
     proximal_objective,
     proximal_solve,
 )
-from .models import MLP, flatten, mse, task_norm, unflatten
+from .models import flatten, mse, task_norm, unflatten
 from .tasks import SinusoidTasks, check_non_negative, check_positive, make_generator
+from .training import meta_train
 
 STUDY_PATH = Path(__file__).parent / "weights" / "sgd_study.json"
 
@@ -142,40 +143,22 @@ def sgd_imaml_grad(model, params, batch, lam, inner_lr, inner_steps, cg_steps, b
     return grad, SGDInfo(mse(model, phi, batch.x_te, batch.y_te).mean().item(), phi)
 
 
-@dataclass
-class History:
-    loss: list = field(default_factory=list)
-    seconds: float = 0.0
-
-
 def meta_train_stochastic(batch_size=None, *, iterations, seed, meta_batch=25, k_shot=10, k_query=10,
                           outer_lr=1e-3, lam=2.0, inner_lr=0.01, inner_steps=16, cg_steps=5,
                           tasks=SinusoidTasks(), progress=True):
-    """helpers.training.meta_train("imaml") with the inner solve done by `inner_solve`: the same
+    """helpers.training.meta_train with sgd_imaml_grad as the meta-gradient: the same
     initialisation and task stream for a given seed (so arms differ only in the inner solver),
     the mini-batches drawn from a second generator seeded by `seed`. Returns (model, params, History).
     """
-    check_positive(iterations=iterations, meta_batch=meta_batch, outer_lr=outer_lr)
-    g = make_generator(seed)
     g_batches = make_generator(seed + 1_000_003)
-    model = MLP()
-    params = {k: v.requires_grad_() for k, v in model.init(g).items()}
-    opt = torch.optim.Adam(params.values(), lr=outer_lr)
-    history = History()
-    t0 = time.perf_counter()
-    for it in tqdm(range(iterations), desc=f"iMAML, inner b={batch_size or k_shot}", disable=not progress,
-                   mininterval=0.5, leave=False):
-        batch = tasks.sample(meta_batch, k_shot, k_query, g)
-        grad, info = sgd_imaml_grad(model, params, batch, lam, inner_lr, inner_steps, cg_steps,
-                                    batch_size, g_batches)
-        if not math.isfinite(info.loss):
-            raise FloatingPointError(f"meta-training diverged at iteration {it}: lower the step sizes")
-        for k, p in params.items():
-            p.grad = grad[k]
-        opt.step()
-        history.loss.append(info.loss)
-    history.seconds = time.perf_counter() - t0
-    return model, {k: v.detach() for k, v in params.items()}, history
+
+    def sgd_inner(model, params, batch):
+        return sgd_imaml_grad(model, params, batch, lam, inner_lr, inner_steps, cg_steps, batch_size,
+                              g_batches)
+
+    sgd_inner.__name__ = f"iMAML, inner b={batch_size or k_shot}"
+    return meta_train(sgd_inner, iterations=iterations, meta_batch=meta_batch, k_shot=k_shot,
+                      k_query=k_query, outer_lr=outer_lr, seed=seed, tasks=tasks, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,10 @@ class History:
 
 
 def meta_gradient(method, model, params, batch, **kwargs):
-    """Dispatch to maml_grad / maml_grad(first_order=True) / imaml_grad; returns (grad, info)."""
+    """Dispatch to maml_grad / maml_grad(first_order=True) / imaml_grad, or call `method` itself
+    when it is a function f(model, params, batch, **kwargs); returns (grad, info)."""
+    if callable(method):
+        return method(model, params, batch, **kwargs)
     if method == "maml":
         return maml_grad(model, params, batch, **kwargs)
     if method == "fomaml":
@@ -39,11 +42,13 @@ def meta_train(method, model=None, params=None, *, iterations=1000, meta_batch=2
     """Meta-train theta with Adam (Algorithm 1): sample T tasks (step 3), meta-gradient per task
     (steps 4-5, batched), average (step 7), update (step 8). Returns (model, params, History).
 
-    method_kwargs go to the meta-gradient, e.g. inner_steps=1, inner_lr=0.01 for MAML, or
-    lam, inner_lr, inner_steps, delta, cg_steps for iMAML. The same seed gives the same result.
+    method: one of METHODS, or a meta-gradient function f(model, params, batch, **method_kwargs)
+    -> (grad, info) (e.g. iMAML with another inner solver). method_kwargs go to the meta-gradient,
+    e.g. inner_steps=1, inner_lr=0.01 for MAML, or lam, inner_lr, inner_steps, delta, cg_steps for
+    iMAML. The same seed gives the same result.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not callable(method) and method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} or a function, got {method!r}")
     check_positive(iterations=iterations, meta_batch=meta_batch, outer_lr=outer_lr)
     g = make_generator(seed)
     model = model or MLP()
@@ -53,7 +58,7 @@ def meta_train(method, model=None, params=None, *, iterations=1000, meta_batch=2
     opt = torch.optim.Adam(params.values(), lr=outer_lr)
     history = History()
     t0 = time.perf_counter()
-    bar = trange(iterations, desc=method, disable=not progress, mininterval=0.5)
+    bar = trange(iterations, desc=getattr(method, "__name__", method), disable=not progress, mininterval=0.5)
     for it in bar:
         batch = tasks.sample(meta_batch, k_shot, k_query, g, dtype)
         grad, info = meta_gradient(method, model, params, batch, **method_kwargs)
