@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import cost
+from .bias import relative_error
 from .cg import conjugate_gradient
 from .imaml import hvp_operator, query_grad, task_hessians
 from .inner import _lift, proximal_grad, proximal_objective, proximal_solve
@@ -177,11 +178,6 @@ def stable_step(model, params, batch, lam, phi, margin=1.5):
     e_max = max(extreme_eigenvalues(hvp_operator(model, at, batch.x_tr, batch.y_tr, params),
                                     batch.n_tasks, P, steps=30)[1].max().item() for at in (theta, phi))
     return 1.0 / (margin * (e_max + lam))
-
-
-def relative_error(approx, exact):
-    """||approx - exact|| / ||exact|| along the last axis."""
-    return (approx - exact).norm(dim=-1) / exact.norm(dim=-1)
 
 
 def meta_gradient_errors(model, params, batch, ref, lam, inner_lr, inner_steps, cg_steps):

@@ -33,6 +33,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
+from ..bias import relative_error
 from ..cg import conjugate_gradient
 from ..figure2 import (
     SMOOTH_BETA,
@@ -40,7 +41,6 @@ from ..figure2 import (
     Reference,
     SoftplusMLP,
     exact_implicit_grads,
-    relative_error,
     solve_inner_exactly,
 )
 from ..imaml import hvp_operator, query_grad
