@@ -26,12 +26,11 @@ from ..multitask import (
     per_task_mse,
     shipped_tasks,
 )
-from ..plots import COLORS, LABELS
+from ..plots import COLORS, LABELS, plain_log_axis
 from ..pretrained import load_pretrained, pretrained_record
 from ..tasks import SinusoidTasks
 from ..widgets import Panel, slider
 from .toy import CachedBackgroundFigure
-from .transfer import plain_log_axis
 
 SEPARATE_LABEL = "one network per task"
 

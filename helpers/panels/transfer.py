@@ -23,20 +23,12 @@ from ..finetune import (
     pooled_optimum_mse,
 )
 from ..models import mse
-from ..plots import COLORS, LABELS
+from ..plots import COLORS, LABELS, plain_log_axis
 from ..tasks import SinusoidTasks
 from ..widgets import Panel, slider
 from .toy import SCRATCH_STEPS, CachedBackgroundFigure, fit_from_scratch
 
 OPTIMUM = r"pooled optimum $-\frac{2\,\mathbb{E}[A]}{\pi}\cos x$"
-
-
-def plain_log_axis(axis):
-    """Log-axis tick labels as plain numbers (0.01, 1, 100) and no minor labels: mathtext tick
-    labels cost tens of ms per redraw, too much for a widget."""
-    axis.set_major_locator(FixedLocator([10.0**e for e in range(-6, 4)]))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_locator(NullLocator())
 
 
 def log_steps(steps, n=30):
