@@ -9,7 +9,8 @@ from .tasks import check_non_negative
 
 @dataclass
 class CGResult:
-    """x: the solution (T, P); residuals[j, i] = ||b_i - A x_i|| after j iterations.
+    """x: the solution (T, P); residuals[j, i] = ||b_i - A x_i|| after j iterations; steps_taken[i]
+    the iterations system i ran (one product with A each) before it stopped.
 
     non_positive_curvature[i] is True when CG met p^T A p <= 0 for system i (A is not positive
     definite there); x_i is then the last iterate before that direction, never NaN.
@@ -18,6 +19,7 @@ class CGResult:
     x: torch.Tensor
     residuals: torch.Tensor
     non_positive_curvature: torch.Tensor
+    steps_taken: torch.Tensor
 
     @property
     def iterations(self):
@@ -28,9 +30,10 @@ def conjugate_gradient(matvec, b, steps, tol=0.0):
     """Solve A x = b for symmetric positive definite A, given only matvec(v) = A v.
 
     b: (P,) or (T, P) for T independent systems solved together (matvec must act row-wise).
-    Runs at most `steps` iterations; a system stops once its residual norm is <= tol.
+    Runs at most `steps` iterations; a system stops once its residual norm is <= tol (a number, or
+    one per system).
     """
-    check_non_negative(steps=steps, tol=tol)
+    check_non_negative(steps=steps, tol=torch.as_tensor(tol).min().item())
     single = b.dim() == 1
     b = b.unsqueeze(0) if single else b
     x = torch.zeros_like(b)
@@ -39,10 +42,12 @@ def conjugate_gradient(matvec, b, steps, tol=0.0):
     rs = (r * r).sum(-1)
     residuals = [rs.sqrt()]
     bad = torch.zeros(b.shape[0], dtype=torch.bool)
+    taken = torch.zeros(b.shape[0], dtype=torch.long)
     active = rs.sqrt() > tol
     for _ in range(steps):
         if not active.any():
             break
+        taken += active
         Ap = matvec(p)
         pAp = (p * Ap).sum(-1)
         bad |= active & (pAp <= 0)
@@ -56,7 +61,7 @@ def conjugate_gradient(matvec, b, steps, tol=0.0):
         rs = torch.where(active, rs_new, rs)
         residuals.append(rs.sqrt())
         active &= rs.sqrt() > tol
-    res = CGResult(x, torch.stack(residuals), bad)
+    res = CGResult(x, torch.stack(residuals), bad, taken)
     if single:
-        res = CGResult(res.x[0], res.residuals[:, 0], res.non_positive_curvature[0])
+        res = CGResult(res.x[0], res.residuals[:, 0], res.non_positive_curvature[0], taken[0])
     return res

@@ -27,11 +27,10 @@ import torch
 
 from . import cost
 from .bias import relative_error
-from .cg import conjugate_gradient
 from .imaml import hvp_operator, query_grad, task_hessians
-from .inner import _lift, proximal_grad, proximal_objective, proximal_solve
+from .inner import hessian_free_solve, proximal_solve
 from .maml import maml_grad
-from .models import MLP, flatten, task_norm, unflatten
+from .models import flatten
 from .plots import COLORS
 from .spectrum import cg_path, extreme_eigenvalues
 from .tasks import check_positive
@@ -39,32 +38,6 @@ from .tasks import check_positive
 SOLVE_TOL = 1e-12  # the inner solve of the reference stops at this ||grad G||
 SMOOTH_TOL = 1e-6  # reached: a smooth minimiser (1e-8 to 1e-14 here, by rounding); hinge minima stall >= 1e-3
 SMOOTH_BETA = 20.0  # softplus sharpness: |softplus - relu| <= log(2)/beta = 0.035 per unit
-
-
-class SoftplusMLP(MLP):
-    """MLP with softplus_beta(z) = log(1 + exp(beta z)) / beta in place of ReLU: smooth, and within
-    log(2)/beta of ReLU everywhere, so it takes the same parameters (e.g. the shipped ones)."""
-
-    def __init__(self, sizes=(1, 40, 40, 1), beta=SMOOTH_BETA):
-        super().__init__(sizes)
-        if not beta > 0:
-            raise ValueError(f"beta must be > 0, got {beta}")
-        self.beta = float(beta)
-
-    def activation(self, z):
-        # threshold 40: torch switches to z above beta z = 40, where exp(-40) is below float64's
-        # resolution, so the switch leaves no kink even in the gradient
-        return torch.nn.functional.softplus(z, self.beta, 40.0)
-
-    def activation_slope(self, h):
-        """softplus'(z) = sigmoid(beta z) = 1 - exp(-beta h), with h = softplus(z)."""
-        return -torch.expm1(-self.beta * h)
-
-    def config(self):
-        return {"sizes": list(self.sizes), "beta": self.beta}
-
-    def __repr__(self):
-        return f"SoftplusMLP(sizes={self.sizes}, beta={self.beta})"
 
 
 def second_layer_preactivations(phi, x):
@@ -77,55 +50,16 @@ def second_layer_preactivations(phi, x):
 def solve_inner_exactly(model, params, x, y, lam, lr, warm_steps=200, newton_steps=15, tol=SOLVE_TOL,
                         phi=None, newton_cg_steps=300, history=None):
     """phi_i* = argmin G_i as accurately as float64 allows: `warm_steps` of gradient descent from
-    theta (or start at `phi`), then damped Newton steps d = (H + (lam + mu) I)^-1 grad G (solved by
-    CG with Hessian-vector products, at most newton_cg_steps) with a backtracking line search on G.
-    The damping mu of a task (Levenberg-Marquardt) grows when its system is not positive definite
-    or its step had to be shortened, and shrinks when a full step is taken: pure Newton, with
-    quadratic convergence, near a minimiser; safe steps away from one, where G need not be convex.
-    Returns (phi, ||grad G_i(phi_i)|| (T,)); `history`, a list, receives (flat phi (T, P),
-    ||grad G|| (T,)) after every Newton step.
+    theta (or start at `phi`), then the Hessian-free solver (helpers.inner.hessian_free_solve) with
+    up to newton_cg_steps CG steps per Newton step. Returns (phi, ||grad G_i(phi_i)|| (T,));
+    `history`, a list, receives (flat phi (T, P), ||grad G|| (T,)) after every Newton step.
     """
     check_positive(lam=lam, lr=lr)
-    theta = {k: v.detach() for k, v in _lift(params, x.shape[0]).items()}
-    like = {k: v[0] for k, v in theta.items()}
     if phi is None:
         phi = proximal_solve(model, params, x, y, lam, lr, warm_steps, tol).phi
-    mu = torch.zeros(x.shape[0], dtype=x.dtype)
-    for _ in range(newton_steps):
-        g = flatten(proximal_grad(model, phi, theta, x, y, lam), batch_dims=1)
-        norm = g.norm(dim=-1)
-        done = norm <= tol
-        if done.all():
-            break
-        hvp = hvp_operator(model, phi, x, y, like)
-        shift = (lam + mu).unsqueeze(-1)
-        # inexact Newton: a relative residual of 1e-2 of the smallest gradient keeps the
-        # convergence superlinear without solving each system to rounding error
-        cg_tol = max(1e-2 * norm[~done].min().item(), 1e-3 * tol)
-        newton = conjugate_gradient(lambda u, hvp=hvp, shift=shift: shift * u + hvp(u), g,
-                                    steps=newton_cg_steps, tol=cg_tol)
-        bad = newton.non_positive_curvature
-        slope = (g * newton.x).sum(-1)
-        # CG's iterate before a bad direction is still a descent direction unless it is 0
-        d = torch.where((slope > 0).unsqueeze(-1), newton.x, lr * g)
-        slope = (g * d).sum(-1)
-        g0 = proximal_objective(model, phi, theta, x, y, lam)[0]
-        step = torch.ones_like(norm)
-        for _ in range(40):  # Armijo backtracking, per task
-            trial = {k: p - unflatten(step.unsqueeze(-1) * d, like)[k] for k, p in phi.items()}
-            ok = done | (proximal_objective(model, trial, theta, x, y, lam)[0] <= g0 - 1e-4 * step * slope)
-            if ok.all():
-                break
-            step = torch.where(ok, step, step / 2)
-        full = ok & (step == 1) & ~bad
-        mu = torch.where(full, mu / 4, torch.maximum(4 * mu, torch.full_like(mu, 0.1 * lam + 1e-3)))
-        step = torch.where(ok & ~done, step, 0.0)
-        phi = {k: p - unflatten(step.unsqueeze(-1) * d, like)[k] for k, p in phi.items()}
-        if history is not None:
-            grad = proximal_grad(model, phi, theta, x, y, lam)
-            history.append((flatten(phi, batch_dims=1), task_norm(grad)))
-    norm = task_norm(proximal_grad(model, phi, theta, x, y, lam))
-    return phi, norm
+    sol = hessian_free_solve(model, params, x, y, lam, newton_steps, tol, newton_cg_steps, phi=phi,
+                             trace=history)
+    return sol.phi, sol.final_grad_norm
 
 
 def exact_implicit_grads(model, phi, batch, lam):

@@ -1,6 +1,7 @@
 """iMAML's implicit meta-gradient (Rajeswaran et al. 2019, Algorithm 2), batched over tasks.
 
-    phi_i* = argmin_phi L_tr_i(phi) + (lam/2) ||phi - theta||^2               (step 3, delta-accurate)
+    phi_i* = argmin_phi L_tr_i(phi) + (lam/2) ||phi - theta||^2               (step 3, delta-accurate,
+                                                 by gradient descent or the Hessian-free solver)
     v_i    = grad L_test_i(phi_i)                                           (step 4)
     g_i    = (I + H_i/lam)^-1 v_i,  H_i = Hessian of L_tr_i at phi_i          (step 5, by CG)
     meta-gradient = (1/T) sum_i g_i                                         (Algorithm 1, step 7)
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from .cg import conjugate_gradient
-from .inner import _as_batched, proximal_solve
-from .models import flatten, loss_grad, mse, unflatten
+from .inner import _as_batched, inner_solve, proximal_solve
+from .models import flatten, hvp_operator, loss_grad, mse, unflatten
 from .tasks import check_non_negative, check_positive
 
 
@@ -21,14 +22,16 @@ class IMAMLInfo:
     """Diagnostics of one implicit meta-gradient.
 
     inner_steps (T,), inner_grad_norm (T,) = ||grad G_i|| at the returned phi_i, inner_grad_norms
-    (S + 1, T) per step, cg_residuals (J + 1, T), non_positive_curvature (T,) bool (CG's report that
-    I + H_i/lam is not positive definite), phi the task parameters.
+    (S + 1, T) per step, inner_grad_evals (T,) gradient evaluations of the inner solve, cg_residuals
+    (J + 1, T), non_positive_curvature (T,) bool (CG's report that I + H_i/lam is not positive
+    definite), phi the task parameters.
     """
 
     loss: float
     inner_steps: torch.Tensor
     inner_grad_norm: torch.Tensor
     inner_grad_norms: torch.Tensor
+    inner_grad_evals: torch.Tensor
     cg_residuals: torch.Tensor
     non_positive_curvature: torch.Tensor
     phi: dict
@@ -40,44 +43,30 @@ def query_grad(model, phi, x, y):
     return loss, flatten(grads, batch_dims=1)
 
 
-def hvp_operator(model, phi, x, y, like):
-    """v -> H_i v for every task at once, H_i the Hessian of L_tr_i at phi_i.
-
-    Differentiates the gradient grad L_tr_i(phi_i) once more (double backprop), so one
-    Hessian-vector product costs about two gradient evaluations; H is never formed.
-    """
-    phi = {k: v.detach().requires_grad_() for k, v in phi.items()}
-    with torch.enable_grad():
-        g = list(loss_grad(model, phi, x, y, create_graph=True)[1].values())
-
-    def hvp(v):
-        with torch.enable_grad():
-            gv = sum((gi * vi).sum() for gi, vi in zip(g, unflatten(v, like).values(), strict=True))
-            hv = torch.autograd.grad(gv, list(phi.values()), retain_graph=True)
-        return flatten(dict(zip(like, hv, strict=True)), batch_dims=1)
-
-    return hvp
-
-
 def _check_imaml_args(lam, inner_lr, inner_steps, delta, cg_steps=0):
     check_positive(lam=lam, inner_lr=inner_lr)
     check_non_negative(inner_steps=inner_steps, delta=delta, cg_steps=cg_steps)
 
 
-def imaml_grad(model, params, batch, lam, inner_lr, inner_steps, delta, cg_steps, cg_tol=0.0):
+def imaml_grad(model, params, batch, lam, inner_lr=0.01, inner_steps=16, delta=1e-3, cg_steps=5, cg_tol=0.0,
+               solver="gd", solver_cg_steps=10):
     """The implicit meta-gradient (Algorithm 2) averaged over the tasks of `batch`.
 
+    Step 3 runs helpers.inner.inner_solve(solver): "gd" (inner_steps gradient steps of inner_lr at
+    most) or "hessian_free" (inner_steps Newton steps of solver_cg_steps CG steps each at most;
+    inner_lr unused). cg_steps (and cg_tol) are step 5's conjugate gradient.
     Returns (grad: dict like params, IMAMLInfo). Tasks whose system is found indefinite keep the
     last CG iterate and are flagged in info.non_positive_curvature.
     """
     _check_imaml_args(lam, inner_lr, inner_steps, delta, cg_steps)
-    sol = proximal_solve(model, params, batch.x_tr, batch.y_tr, lam, inner_lr, inner_steps, delta)
+    sol = inner_solve(model, params, batch.x_tr, batch.y_tr, lam, delta, solver, inner_lr, inner_steps,
+                      solver_cg_steps)
     loss, v = query_grad(model, sol.phi, batch.x_te, batch.y_te)
     hvp = hvp_operator(model, sol.phi, batch.x_tr, batch.y_tr, params)
     cg = conjugate_gradient(lambda u: u + hvp(u) / lam, v, cg_steps, cg_tol)
     grad = unflatten(cg.x.mean(0), params)
     info = IMAMLInfo(
-        loss.mean().item(), sol.steps, sol.final_grad_norm, sol.grad_norms, cg.residuals,
+        loss.mean().item(), sol.steps, sol.final_grad_norm, sol.grad_norms, sol.grad_evals, cg.residuals,
         cg.non_positive_curvature, sol.phi,
     )
     return grad, info

@@ -3,15 +3,17 @@
 `adapt` is MAML's inner loop: k steps of gradient descent, optionally on the proximal objective
     G_i(phi) = L_tr(phi) + (lam/2) ||phi - theta||^2                         (iMAML eq. 4)
 and differentiable end to end when create_graph=True.
-`proximal_solve` is iMAML's inner solver (Algorithm 2, step 3): gradient descent on G_i until
-||grad G_i(phi)|| <= delta for every task (or max_steps run out); no graph is kept.
+`proximal_solve` and `hessian_free_solve` are iMAML's two inner solvers (Algorithm 2, step 3):
+gradient descent, or Newton steps solved by conjugate gradient, on G_i until ||grad G_i(phi)|| <=
+delta for every task (or max_steps run out); no graph is kept. `inner_solve` picks one by name.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
-from .models import loss_grad, mse, per_task, task_norm
+from .cg import conjugate_gradient
+from .models import flatten, hvp_operator, loss_grad, mse, per_task, task_norm, unflatten
 from .tasks import check_non_negative, check_positive
 
 
@@ -38,11 +40,12 @@ def _check_finite(loss, what, hint):
         raise FloatingPointError(f"{what} diverged (loss is not finite): {hint}")
 
 
-def adapt(model, params, x, y, steps, lr, lam=0.0, create_graph=False):
+def adapt(model, params, x, y, steps, lr, lam=0.0, create_graph=False, check=True):
     """phi after `steps` gradient steps of size lr on L_tr(phi) + (lam/2)||phi - params||^2.
 
     x, y: one task (N, 1) or a batch (T, N, 1); params: shared theta, or per-task with a task axis.
     create_graph=True keeps the unrolled loop differentiable w.r.t. params (MAML).
+    check=False returns a diverged task's non-finite phi instead of raising (evaluation counts them).
     """
     check_non_negative(steps=steps, lam=lam)
     check_positive(lr=lr)
@@ -56,18 +59,19 @@ def adapt(model, params, x, y, steps, lr, lam=0.0, create_graph=False):
             _, grads = loss_grad(model, phi, x, y, create_graph)
             phi = {k: p - lr * (grads[k] + lam * (p - theta[k])) if lam else p - lr * grads[k]
                    for k, p in phi.items()}
-    if steps:
+    if steps and check:
         _check_finite(mse(model, phi, x, y), "adaptation", f"lower the learning rate (lr={lr})")
     return {k: p[0] for k, p in phi.items()} if single else phi
 
 
 @dataclass
 class ProximalSolution:
-    """phi per task and how the solve went: grad_norms[s, i] = ||grad G_i|| before step s."""
+    """phi per task and how the solve went: grad_norms[s, i] = ||grad G_i|| before iteration s."""
 
     phi: dict
-    steps: torch.Tensor  # (T,) accepted gradient steps per task
+    steps: torch.Tensor  # (T,) accepted steps per task
     grad_norms: torch.Tensor  # (S + 1, T), one row per iteration
+    grad_evals: torch.Tensor  # (T,) gradient evaluations spent (a Hessian-vector product counts 2)
 
     @property
     def final_grad_norm(self):
@@ -110,11 +114,13 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta):
     norms = [task_norm(g)]
     _check_finite(G, "the inner objective", "check the inputs for NaN or inf")
     steps = torch.zeros(x.shape[0], dtype=torch.long)
+    evals = torch.ones(x.shape[0], dtype=torch.long)
     step_size = torch.full((x.shape[0],), float(lr), dtype=x.dtype)
     for _ in range(max_steps):
         active = norms[-1] > delta
         if not active.any():
             break
+        evals += active
         scale = step_size * active
         trial = {k: p - scale.view(-1, *[1] * (p.dim() - 1)) * g[k] for k, p in phi.items()}
         G_trial, g_trial = proximal_objective(model, trial, theta, x, y, lam)
@@ -125,4 +131,117 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta):
         G = torch.where(accept, G_trial, G)
         steps += accept
         norms.append(task_norm(g))
-    return ProximalSolution(phi, steps, torch.stack(norms))
+    return ProximalSolution(phi, steps, torch.stack(norms), evals)
+
+
+def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, phi=None, trace=None):
+    """iMAML's Hessian-free inner solver: at most max_steps damped Newton steps on G_i, each
+
+        d_i = (H_i + (lam + mu_i) I)^-1 grad G_i(phi_i)     (cg_steps of CG, Hessian-vector products)
+        phi_i <- phi_i - t_i d_i                             (t_i = 1, halved until G_i falls enough)
+
+    from phi = theta (or the warm start `phi`), each task stopping once ||grad G_i|| <= delta. The
+    damping mu_i (Levenberg-Marquardt) grows when CG finds the system indefinite or the full step
+    was cut, and shrinks after a full step: Newton near a minimiser, safe steps away from one.
+    `trace`, a list, receives (flat phi (T, P), ||grad G|| (T,)) after every step.
+    """
+    check_positive(lam=lam)
+    check_non_negative(max_steps=max_steps, delta=delta, cg_steps=cg_steps)
+    x, y, _ = _as_batched(params, x, y)
+    theta = {k: v.detach() for k, v in _lift(params, x.shape[0]).items()}
+    like = {k: v[0] for k, v in theta.items()}
+    phi = dict(theta) if phi is None else {k: v.detach() for k, v in phi.items()}
+    G, g = proximal_objective(model, phi, theta, x, y, lam)
+    _check_finite(G, "the inner objective", "check the inputs for NaN or inf")
+    norms = [task_norm(g)]
+    n_tasks = x.shape[0]
+    steps = torch.zeros(n_tasks, dtype=torch.long)
+    evals = torch.ones(n_tasks, dtype=torch.long)
+    mu = torch.zeros(n_tasks, dtype=x.dtype)
+    for _ in range(max_steps):
+        active = norms[-1] > delta
+        if not active.any():
+            break
+        flat_g = flatten(g, batch_dims=1)
+        hvp = hvp_operator(model, phi, x, y, like)
+        shift = (lam + mu).unsqueeze(-1)
+        # inexact Newton: CG to a relative residual of min(0.1, ||grad G||) keeps convergence
+        # superlinear without solving each system to rounding error
+        tol = torch.where(active, norms[-1] * torch.clamp(norms[-1], max=0.1), torch.inf)
+        newton = conjugate_gradient(lambda u, hvp=hvp, shift=shift: shift * u + hvp(u), flat_g, cg_steps, tol)
+        evals += active * 2 * newton.steps_taken
+        slope = (flat_g * newton.x).sum(-1)
+        # CG's iterate before an indefinite direction still descends unless it is 0; else the
+        # step of the system without H
+        d = torch.where((slope > 0).unsqueeze(-1), newton.x, flat_g / shift)
+        slope = (flat_g * d).sum(-1)
+        t = torch.where(active, 1.0, 0.0).to(x.dtype)
+        for _ in range(30):  # Armijo backtracking, per task
+            trial = {k: p - unflatten(t.unsqueeze(-1) * d, like)[k] for k, p in phi.items()}
+            G_trial, g_trial = proximal_objective(model, trial, theta, x, y, lam)
+            evals += t > 0
+            ok = (t == 0) | (G_trial <= G - 1e-4 * t * slope)
+            if ok.all():
+                break
+            t = torch.where(ok, t, t / 2)
+        accept = active & ok
+        full = accept & (t == 1) & ~newton.non_positive_curvature
+        mu = torch.where(full, mu / 4, torch.where(active, torch.clamp(4 * mu, min=0.1 * lam), mu))
+        phi, g = _where(accept, trial, phi), _where(accept, g_trial, g)
+        G = torch.where(accept, G_trial, G)
+        steps += accept
+        norms.append(task_norm(g))
+        if trace is not None:
+            trace.append((flatten(phi, batch_dims=1), norms[-1]))
+    return ProximalSolution(phi, steps, torch.stack(norms), evals)
+
+
+INNER_SOLVERS = ("gd", "hessian_free")
+
+
+def inner_solve(model, params, x, y, lam, delta, solver="gd", inner_lr=0.01, inner_steps=16, cg_steps=10):
+    """Algorithm 2, step 3 with the named solver: proximal_solve ("gd": inner_steps gradient steps of
+    size inner_lr at most) or hessian_free_solve ("hessian_free": inner_steps Newton steps of
+    cg_steps CG steps each at most)."""
+    if solver == "gd":
+        return proximal_solve(model, params, x, y, lam, inner_lr, inner_steps, delta)
+    if solver == "hessian_free":
+        return hessian_free_solve(model, params, x, y, lam, inner_steps, delta, cg_steps)
+    raise ValueError(f"solver must be one of {INNER_SOLVERS}, got {solver!r}")
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """A test-time adaptation rule phi = Alg(theta, D^tr) run for `steps` iterations, task-batched:
+    lam = 0: gradient steps of size lr on L_tr (MAML's inner loop, no safeguard);
+    lam > 0: iterations of iMAML's inner solver `solver` on G (delta = 0: every iteration runs).
+    A task whose gradient steps diverge gets a non-finite phi (evaluation counts it)."""
+
+    lr: float = 0.01
+    lam: float = 0.0
+    solver: str = "gd"
+    cg_steps: int = 10
+
+    def __post_init__(self):
+        check_positive(lr=self.lr)
+        check_non_negative(lam=self.lam)
+        if self.solver not in INNER_SOLVERS:
+            raise ValueError(f"solver must be one of {INNER_SOLVERS}, got {self.solver!r}")
+
+    def __call__(self, model, params, batch, steps):
+        if self.lam:
+            return inner_solve(model, params, batch.x_tr, batch.y_tr, self.lam, 0.0, self.solver, self.lr,
+                               steps, self.cg_steps).phi
+        return adapt(model, params, batch.x_tr, batch.y_tr, steps, self.lr, check=False)
+
+    def describe(self):
+        if not self.lam:
+            return f"n gradient steps of size {self.lr} on L_tr"
+        if self.solver == "gd":
+            return (f"n iterations of gradient descent on L_tr + lam/2 ||phi - theta||^2 (lam = {self.lam}, "
+                    f"step {self.lr}, a step that would raise the objective rejected and halved)")
+        return (f"n Hessian-free (Newton-CG) iterations on L_tr + lam/2 ||phi - theta||^2 (lam = {self.lam}, "
+                f"at most {self.cg_steps} CG steps each, backtracking line search)")
+
+    def as_dict(self):
+        return asdict(self)

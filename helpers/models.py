@@ -83,6 +83,32 @@ class MLP:
         return f"MLP(sizes={self.sizes})"
 
 
+class SoftplusMLP(MLP):
+    """MLP with softplus_beta(z) = log(1 + exp(beta z)) / beta in place of ReLU: smooth, and within
+    log(2)/beta of ReLU everywhere, so it takes the same parameters (e.g. the shipped ones)."""
+
+    def __init__(self, sizes=(1, 40, 40, 1), beta=20.0):
+        super().__init__(sizes)
+        if not beta > 0:
+            raise ValueError(f"beta must be > 0, got {beta}")
+        self.beta = float(beta)
+
+    def activation(self, z):
+        # threshold 40: torch switches to z above beta z = 40, where exp(-40) is below float64's
+        # resolution, so the switch leaves no kink even in the gradient
+        return torch.nn.functional.softplus(z, self.beta, 40.0)
+
+    def activation_slope(self, h):
+        """softplus'(z) = sigmoid(beta z) = 1 - exp(-beta h), with h = softplus(z)."""
+        return -torch.expm1(-self.beta * h)
+
+    def config(self):
+        return {"sizes": list(self.sizes), "beta": self.beta}
+
+    def __repr__(self):
+        return f"SoftplusMLP(sizes={self.sizes}, beta={self.beta})"
+
+
 def loss_grad(model, params, x, y, create_graph=False):
     """Per-task training loss (T,) and its gradient w.r.t. per-task params (task axis first).
 
@@ -101,6 +127,25 @@ def loss_grad(model, params, x, y, create_graph=False):
     if not create_graph:
         loss, grads = loss.detach(), [g.detach() for g in grads]
     return loss, dict(zip(params, grads, strict=True))
+
+
+def hvp_operator(model, phi, x, y, like):
+    """v -> H_i v for every task at once, H_i the Hessian of L_tr_i at phi_i.
+
+    Differentiates the gradient grad L_tr_i(phi_i) once more (double backprop), so one
+    Hessian-vector product costs about two gradient evaluations; H is never formed.
+    """
+    phi = {k: v.detach().requires_grad_() for k, v in phi.items()}
+    with torch.enable_grad():
+        g = list(loss_grad(model, phi, x, y, create_graph=True)[1].values())
+
+    def hvp(v):
+        with torch.enable_grad():
+            gv = sum((gi * vi).sum() for gi, vi in zip(g, unflatten(v, like).values(), strict=True))
+            hv = torch.autograd.grad(gv, list(phi.values()), retain_graph=True)
+        return flatten(dict(zip(like, hv, strict=True)), batch_dims=1)
+
+    return hvp
 
 
 def mse(model, params, x, y):

@@ -38,14 +38,15 @@ def meta_gradient(method, model, params, batch, **kwargs):
 
 def meta_train(method, model=None, params=None, *, iterations=1000, meta_batch=25, k_shot=10,
                k_query=10, outer_lr=1e-3, seed=0, tasks=SinusoidTasks(), dtype=torch.float32,
-               progress=True, **method_kwargs):
+               progress=True, on_step=None, **method_kwargs):
     """Meta-train theta with Adam (Algorithm 1): sample T tasks (step 3), meta-gradient per task
     (steps 4-5, batched), average (step 7), update (step 8). Returns (model, params, History).
 
     method: one of METHODS, or a meta-gradient function f(model, params, batch, **method_kwargs)
     -> (grad, info) (e.g. iMAML with another inner solver). method_kwargs go to the meta-gradient,
     e.g. inner_steps=1, inner_lr=0.01 for MAML, or lam, inner_lr, inner_steps, delta, cg_steps for
-    iMAML. The same seed gives the same result.
+    iMAML. on_step(iteration, info), if given, sees each meta-gradient's diagnostics. The same seed
+    gives the same result.
     """
     if not callable(method) and method not in METHODS:
         raise ValueError(f"method must be one of {METHODS} or a function, got {method!r}")
@@ -70,6 +71,8 @@ def meta_train(method, model=None, params=None, *, iterations=1000, meta_batch=2
             p.grad = grad[k]
         opt.step()
         history.loss.append(info.loss)
+        if on_step is not None:
+            on_step(it, info)
         if it % 100 == 0:
             bar.set_postfix(loss=f"{info.loss:.3f}")
     history.seconds = time.perf_counter() - t0

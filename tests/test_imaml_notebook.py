@@ -20,6 +20,7 @@ from helpers import (
     unflatten,
 )
 from helpers.cg import CGResult
+from helpers.models import SoftplusMLP
 from helpers.exercises import imaml as ex
 from helpers.panels.imaml import ExplorerPanel, explorer_tasks
 from helpers.pretrained import load_pretrained, pretrained_record
@@ -32,7 +33,7 @@ def shipped():
     """The shipped iMAML meta-parameters in float64, run in the smooth (softplus) copy of the network."""
     relu, params = load_pretrained("imaml")
     config = pretrained_record("imaml")["config"]
-    return figure2.SoftplusMLP(relu.sizes), {k: v.double() for k, v in params.items()}, config
+    return SoftplusMLP(relu.sizes), {k: v.double() for k, v in params.items()}, config
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +104,12 @@ def test_explorer_bad_input_is_a_value_error_naming_the_argument(panel):
 def test_explorer_has_the_controls_the_lecture_deck_drives(panel):
     assert set(panel.controls) == {"lam", "cg_steps", "delta", "task"}
     assert panel.default_lam == pretrained_record("imaml")["config"]["lam"]
-    assert isinstance(panel.model, figure2.SoftplusMLP)
+    assert isinstance(panel.model, SoftplusMLP)
 
 
 def test_softplus_network_is_close_to_relu_and_its_backprop_is_exact():
     relu, params = load_pretrained("imaml")
-    smooth = figure2.SoftplusMLP(relu.sizes)
+    smooth = SoftplusMLP(relu.sizes)
     theta = {k: v.double() for k, v in params.items()}
     grid = torch.linspace(-5, 5, 201, dtype=F64).view(-1, 1)
     assert (smooth(theta, grid) - relu(theta, grid)).abs().max() < 0.2
@@ -260,7 +261,7 @@ def test_spectrum_of_i_plus_h_over_lambda_and_its_conditioning():
 
 def test_cg_checker_accepts_conjugate_gradient_and_rejects_wrong_answers(capsys):
     assert ex.check_conjugate_gradient(conjugate_gradient)
-    assert ex.check_conjugate_gradient(lambda m, b, s: CGResult(conjugate_gradient(m, b, s).x, None, None))
+    assert ex.check_conjugate_gradient(lambda m, b, s: CGResult(conjugate_gradient(m, b, s).x, None, None, None))
     assert not ex.check_conjugate_gradient(lambda m, b, s: None)
     assert not ex.check_conjugate_gradient(lambda m, b, s: b)  # x = b: one Richardson step
     assert not ex.check_conjugate_gradient(lambda m, b, s: conjugate_gradient(m, b, s + 1).x)  # off by one

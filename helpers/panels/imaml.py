@@ -1,7 +1,7 @@
 """Notebook 05, iMAML: the explorer of lambda, CG steps and delta for one held-out task.
 
 For the shipped iMAML meta-parameters theta, run in the network with its ReLUs replaced by a sharp
-softplus (helpers.figure2.SoftplusMLP: within 0.035 of ReLU per unit, and smooth, so that phi* has
+softplus (helpers.models.SoftplusMLP: within 0.035 of ReLU per unit, and smooth, so that phi* has
 a Hessian and the implicit gradient exists; with ReLU most minimisers sit on a hinge, see
 notebook 05 section 8), and a held-out task, ExplorerPanel runs Algorithm 2 in float64:
     step 3  phi = gradient descent on G(phi) = L_tr(phi) + (lam/2)||phi - theta||^2 from theta
@@ -39,13 +39,12 @@ from ..figure2 import (
     SMOOTH_BETA,
     SMOOTH_TOL,
     Reference,
-    SoftplusMLP,
     exact_implicit_grads,
     solve_inner_exactly,
 )
 from ..imaml import hvp_operator, query_grad
 from ..inner import proximal_objective
-from ..models import flatten, loss_grad, per_task, task_norm, unflatten
+from ..models import SoftplusMLP, flatten, loss_grad, per_task, task_norm, unflatten
 from ..plots import COLORS, LABELS
 from ..pretrained import load_pretrained, pretrained_record
 from ..spectrum import cg_path
