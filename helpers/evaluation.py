@@ -1,26 +1,36 @@
-"""Held-out evaluation: mean query MSE after n adaptation steps, with a 95% confidence interval."""
+"""Held-out evaluation: query MSE after n adaptation steps, with divergent tasks counted, not averaged.
+
+A fixed gradient step diverges on a rare task whose curvature exceeds 2 / step (notebook 03 shows
+one). Such a task would dominate a mean, so `summarize` leaves it out and counts it: a task has
+diverged when its query MSE is not finite or above DIVERGED_MSE.
+"""
 
 import math
+from dataclasses import asdict, dataclass
 
 import torch
 
-from .inner import adapt, proximal_solve
+from .inner import Adaptation
 from .models import mse
 from .tasks import SinusoidTasks
 
+# 8x the largest mean square of a task's targets (A^2 / 2 <= 12.5): no adapted fit is that bad
+DIVERGED_MSE = 100.0
 
-def adaptation_errors(model, params, batch, steps, lr, lam=0.0):
-    """Query MSE per task after 0, 1, ..., steps gradient steps: shape (steps + 1, T).
 
-    lam > 0 adapts with iMAML's own inner solver (proximal_solve with delta = 0, n iterations).
+def adaptation_errors(model, params, batch, steps, lr=0.01, lam=0.0, rule=None):
+    """Query MSE per task after 0, 1, ..., steps adaptation iterations: shape (steps + 1, T).
+
+    rule: a helpers.inner.Adaptation (default: Adaptation(lr, lam): gradient steps of size lr, or
+    iMAML's gradient-descent solver when lam > 0). A diverged task's entries are inf or NaN.
     """
-    if lam:
-        phis = [proximal_solve(model, params, batch.x_tr, batch.y_tr, lam, lr, n, 0.0).phi
-                for n in range(steps + 1)]
+    rule = rule or Adaptation(lr, lam)
+    if rule.lam:  # the solver restarts from theta for every n (its objective is anchored there)
+        phis = [rule(model, params, batch, n) for n in range(steps + 1)]
     else:
         phis = [params]
         for _ in range(steps):
-            phis.append(adapt(model, phis[-1], batch.x_tr, batch.y_tr, 1, lr))
+            phis.append(rule(model, phis[-1], batch, 1))
     return torch.stack([mse(model, phi, batch.x_te, batch.y_te) for phi in phis]).detach()
 
 
@@ -30,10 +40,33 @@ def mean_ci(values):
     return values.mean().item(), 1.96 * values.std().item() / math.sqrt(values.numel())
 
 
+@dataclass(frozen=True)
+class Summary:
+    """Query MSE over n_tasks tasks: mean and 95% CI half-width over the tasks that did not diverge,
+    the median over all of them, and how many diverged (non-finite or above DIVERGED_MSE)."""
+
+    mean: float
+    ci: float
+    median: float
+    diverged: int
+    n_tasks: int
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def summarize(errors):
+    """Summary of per-task query MSEs (T,)."""
+    errors = errors.double().nan_to_num(nan=math.inf)
+    diverged = errors > DIVERGED_MSE
+    mean, ci = mean_ci(errors[~diverged]) if (~diverged).sum() > 1 else (math.nan, math.nan)
+    return Summary(mean, ci, errors.median().item(), int(diverged.sum()), errors.numel())
+
+
 def evaluate(model, params, n_tasks=1000, k_shot=5, steps=(0, 1, 5, 10), lr=0.01, lam=0.0,
-             k_query=100, seed=12345, tasks=SinusoidTasks()):
-    """{n: (mean MSE, 95% CI half-width)} over n_tasks held-out tasks after n adaptation steps."""
+             k_query=100, seed=12345, tasks=SinusoidTasks(), rule=None):
+    """{n: Summary} over n_tasks held-out tasks after n adaptation steps (rule as in adaptation_errors)."""
     dtype = next(iter(params.values())).dtype
     batch = tasks.sample(n_tasks, k_shot, k_query, seed, dtype)
-    errors = adaptation_errors(model, params, batch, max(steps), lr, lam)
-    return {n: mean_ci(errors[n]) for n in steps}
+    errors = adaptation_errors(model, params, batch, max(steps), lr, lam, rule)
+    return {n: summarize(errors[n]) for n in steps}

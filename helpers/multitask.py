@@ -15,7 +15,7 @@ import time
 import torch
 from tqdm.auto import trange
 
-from .evaluation import adaptation_errors, mean_ci
+from .evaluation import adaptation_errors, summarize
 from .models import MLP
 from .tasks import SinusoidTasks, check_positive, make_generator
 
@@ -279,11 +279,11 @@ def _train_spec(n_tasks, shared_trunk):
 
 
 def evaluate(model, params, k_shot, seed, n_tasks=1000, k_query=100, steps=EVAL_STEPS):
-    """{n: (mean, ci95)}: query MSE on n_tasks new tasks after n gradient steps fitting a new head
+    """{n: Summary}: query MSE on n_tasks new tasks after n gradient steps fitting a new head
     on k_shot points (from w_bar, trunk frozen, lr = head_lr(model, params))."""
     batch = SinusoidTasks().sample(n_tasks, k_shot, k_query, seed)
     errors = head_gradient_steps(model, params, batch, max(steps), head_lr(model, params))
-    return {n: mean_ci(errors[n]) for n in steps}
+    return {n: summarize(errors[n]) for n in steps}
 
 
 evaluate.how = ("gradient steps on a new head from the mean trained head, trunk frozen, "
@@ -296,7 +296,7 @@ def evaluate_separate(model, params, k_shot, seed, n_tasks=1000, k_query=100, st
     mlp = MLP(model.sizes)
     batch = SinusoidTasks().sample(n_tasks, k_shot, k_query, seed)
     errors = adaptation_errors(mlp, mlp.init(seed), batch, max(steps), SCRATCH_LR)
-    return {n: mean_ci(errors[n]) for n in steps}
+    return {n: summarize(errors[n]) for n in steps}
 
 
 evaluate_separate.how = (f"a new task gets a new network (nothing is shared): lr={SCRATCH_LR} "

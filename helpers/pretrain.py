@@ -17,6 +17,7 @@ import time
 import torch
 
 from . import evaluation, pretrained
+from .inner import Adaptation
 from .multitask import PRETRAIN_SPECS as MULTITASK_SPECS
 from .training import meta_train
 from .transfer import pretrain_pooled
@@ -49,31 +50,40 @@ def _transfer(iterations, seed):
     return train
 
 
-def _standard_eval(lr, lam=0.0):
-    """Adaptation at test time: `steps` gradient steps of size lr (on the proximal objective if lam)."""
+def _standard_eval(rule):
+    """Evaluation with the model's test-time adaptation rule (a helpers.inner.Adaptation)."""
     def run(model, params, k_shot, seed, n_tasks=EVAL["n_tasks"]):
         return evaluation.evaluate(model, params, n_tasks=n_tasks, k_shot=k_shot, steps=EVAL["steps"],
-                                   lr=lr, lam=lam, k_query=EVAL["k_query"], seed=seed)
-    run.how = (f"n iterations of iMAML's proximal solver (gradient descent on L_tr + lam/2 "
-               f"||phi - theta||^2, {lam=}, {lr=}, step halved when G would increase)"
-               if lam else f"n gradient steps, {lr=}")
+                                   k_query=EVAL["k_query"], seed=seed, rule=rule)
+    run.how = rule.describe()
+    run.rule = rule
     return run
 
 
 # name -> (train(progress, scale) -> (model, params, seconds, config), evaluate(model, params, K, seed))
 SPECS = {
-    "maml": (_meta("maml", 30_000, 1e-3, 1, MAML), _standard_eval(0.01)),
-    "fomaml": (_meta("fomaml", 30_000, 1e-3, 2, MAML), _standard_eval(0.01)),
-    "imaml": (_meta("imaml", 10_000, 1e-3, 3, IMAML), _standard_eval(IMAML["inner_lr"], IMAML["lam"])),
-    "transfer": (_transfer(20_000, 4), _standard_eval(0.01)),
+    "maml": (_meta("maml", 30_000, 1e-3, 1, MAML), _standard_eval(Adaptation(0.01))),
+    "fomaml": (_meta("fomaml", 30_000, 1e-3, 2, MAML), _standard_eval(Adaptation(0.01))),
+    "imaml": (_meta("imaml", 10_000, 1e-3, 3, IMAML),
+              _standard_eval(Adaptation(IMAML["inner_lr"], IMAML["lam"]))),
+    "transfer": (_transfer(20_000, 4), _standard_eval(Adaptation(0.01))),
     **MULTITASK_SPECS,  # notebook 02: shared-trunk models on 1..50 tasks, and separate networks
 }
 
 
 def evaluate_record(evaluate, model, params, seed=EVAL_SEED):
-    """{"K=5": {"0": [mean, ci], ...}, ...} for the record."""
-    return {f"K={k}": {str(n): list(v) for n, v in evaluate(model, params, k, seed).items()}
+    """{"K=5": {"0": {mean, ci, median, diverged, n_tasks}, ...}, ...} for the record."""
+    return {f"K={k}": {str(n): v.as_dict() for n, v in evaluate(model, params, k, seed).items()}
             for k in EVAL["k_shots"]}
+
+
+def evaluation_record(evaluate, model, params):
+    """The record's "evaluation" entry: the held-out tasks, the adaptation rule, the results."""
+    out = {"seed": EVAL_SEED, "n_tasks": EVAL["n_tasks"], "k_query": EVAL["k_query"],
+           "diverged_above": evaluation.DIVERGED_MSE, "adaptation": evaluate.how}
+    if hasattr(evaluate, "rule"):
+        out["rule"] = evaluate.rule.as_dict()
+    return {**out, "mse": evaluate_record(evaluate, model, params)}
 
 
 def main(argv=None):
@@ -81,6 +91,8 @@ def main(argv=None):
     parser.add_argument("--only", default=",".join(SPECS), help="comma-separated model names")
     parser.add_argument("--out", default=str(pretrained.WEIGHTS), help="output folder")
     parser.add_argument("--quick", action="store_true", help="1%% of the iterations (smoke test)")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="keep the shipped weights; only evaluate them again and rewrite the records")
     args = parser.parse_args(argv)
     names = args.only.split(",")
     unknown = set(names) - set(SPECS)
@@ -88,21 +100,22 @@ def main(argv=None):
         parser.error(f"unknown model(s) {sorted(unknown)}; available: {', '.join(SPECS)}")
     for name in names:
         train, evaluate = SPECS[name]
-        model, params, seconds, config = train(progress=True, scale=0.01 if args.quick else 1.0)
+        if args.reevaluate:
+            model, params = pretrained.load_pretrained(name, args.out)
+            kept = pretrained.pretrained_record(name, args.out)
+            record = {k: kept[k] for k in ("config", "train_seconds", "machine")}
+        else:
+            model, params, seconds, config = train(progress=True, scale=0.01 if args.quick else 1.0)
+            record = {"config": config, "train_seconds": round(seconds, 1),
+                      "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), "
+                                 f"torch {torch.__version__}"}
         t0 = time.perf_counter()
-        record = {
-            "config": config,
-            "train_seconds": round(seconds, 1),
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), "
-                       f"torch {torch.__version__}",
-            "evaluation": {"seed": EVAL_SEED, "n_tasks": EVAL["n_tasks"], "k_query": EVAL["k_query"],
-                           "adaptation": evaluate.how,
-                           "mse": evaluate_record(evaluate, model, params)},
-        }
+        record["evaluation"] = evaluation_record(evaluate, model, params)
         pretrained.save_pretrained(name, model, params, record, args.out)
         mse5 = record["evaluation"]["mse"]["K=5"]
-        print(f"{name}: trained in {seconds:.0f} s (eval {time.perf_counter() - t0:.0f} s); 5-shot MSE "
-              + ", ".join(f"{n} steps {m:.3f}±{ci:.3f}" for n, (m, ci) in mse5.items()))
+        print(f"{name}: trained in {record['train_seconds']:.0f} s (eval {time.perf_counter() - t0:.0f} s); "
+              "5-shot MSE " + ", ".join(f"{n} steps {v['mean']:.3f}±{v['ci']:.3f} ({v['diverged']} diverged)"
+                                        for n, v in mse5.items()))
 
 
 if __name__ == "__main__":

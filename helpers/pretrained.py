@@ -12,10 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .inner import Adaptation
+
 WEIGHTS = Path(__file__).parent / "weights"
 
 # class name in a record -> "module:attribute" (imported on demand)
-MODEL_CLASSES = {"MLP": "helpers.models:MLP", "MultiHeadMLP": "helpers.multitask:MultiHeadMLP"}
+MODEL_CLASSES = {"MLP": "helpers.models:MLP", "SoftplusMLP": "helpers.models:SoftplusMLP",
+                 "MultiHeadMLP": "helpers.multitask:MultiHeadMLP"}
 
 
 def available():
@@ -52,6 +55,28 @@ def pretrained_record(name, folder=WEIGHTS):
     return json.loads(path.read_text())
 
 
+def _model(record):
+    module, attr = MODEL_CLASSES[record["model"]["class"]].split(":")
+    return getattr(importlib.import_module(module), attr)(**record["model"]["config"])
+
+
+def adapter(name, folder=WEIGHTS):
+    """The one adaptation rule of shipped model `name`, the rule it was trained for and is evaluated
+    with: adapt(params, batch, steps) -> phi, task-batched over a TaskBatch (a helpers.inner.Adaptation
+    bound to the model; adapt.rule and adapt.model say which)."""
+    record = pretrained_record(name, folder)
+    if "rule" not in record["evaluation"]:
+        raise ValueError(f"{name!r} has no gradient-based adaptation rule: "
+                         f"{record['evaluation']['adaptation']}")
+    model, rule = _model(record), Adaptation(**record["evaluation"]["rule"])
+
+    def adapt(params, batch, steps):
+        return rule(model, params, batch, steps)
+
+    adapt.rule, adapt.model = rule, model
+    return adapt
+
+
 def load_pretrained(name, folder=WEIGHTS):
     """(model, params) of a shipped model, checked against its record (checksum, names, shapes)."""
     record = pretrained_record(name, folder)
@@ -61,8 +86,7 @@ def load_pretrained(name, folder=WEIGHTS):
             f"weights file {npz} is missing or corrupted (checksum differs from {name}.json); "
             "regenerate it with `python -m helpers.pretrain`"
         )
-    module, attr = MODEL_CLASSES[record["model"]["class"]].split(":")
-    model = getattr(importlib.import_module(module), attr)(**record["model"]["config"])
+    model = _model(record)
     with np.load(npz, allow_pickle=False) as z:
         params = {k: torch.from_numpy(z[k].copy()) for k in z.files}
     expected = {k: tuple(v.shape) for k, v in model.init(0).items()}

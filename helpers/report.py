@@ -23,7 +23,7 @@ def maml_paper_table(k_shot=5):
             record = pretrained_record(name)
             mse = record["evaluation"]["mse"][f"K={k_shot}"]
             rows.append({"name": name, "method": label, "source": "this course",
-                         "mse": [mse[s][0] for s in STEPS], "ci": [mse[s][1] for s in STEPS],
+                         "mse": [mse[s]["mean"] for s in STEPS], "ci": [mse[s]["ci"] for s in STEPS],
                          "how": record["evaluation"]["adaptation"],
                          "train_seconds": record["train_seconds"]})
     return rows, to_markdown(rows, k_shot)

@@ -314,7 +314,7 @@ def _meta_study(cfg, seeds, bar):
                 inner_steps=m["inner_steps"], cg_steps=m["cg_steps"], progress=False)
             res = evaluate(model, params, n_tasks=e["n_tasks"], k_shot=e["k_shot"], steps=(e["steps"],),
                            lr=e["lr"], lam=cfg["lam"], k_query=e["k_query"], seed=e["seed"])
-            mean, ci = res[e["steps"]]
+            mean, ci = res[e["steps"]].mean, res[e["steps"]].ci
             arm = out[str(b)]
             arm["final_mse"].append(mean)
             arm["final_ci"].append(ci)

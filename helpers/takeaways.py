@@ -162,7 +162,7 @@ def record_gap(curves, shipped, k_shot):
     """max |live mean - recorded mean| over the shipped methods in curves and the recorded steps
     (0, 1, 5, 10): zero when the curves were computed on all RECORD_TASKS tasks (same tasks, same
     adaptation as the records)."""
-    gaps = [abs(curves[m][int(n)].double().mean().item() - v[0])
+    gaps = [abs(curves[m][int(n)].double().mean().item() - v["mean"])
             for m in curves if m in shipped
             for n, v in shipped[m].record["evaluation"]["mse"][f"K={k_shot}"].items()]
     return max(gaps)

@@ -123,7 +123,7 @@ def test_pretrain_specs_cover_every_slider_value_and_run_as_a_smoke_test():
         assert len(config["task_amplitude"]) == config["n_tasks"]
         result = evaluate(model, params, 5, 123, n_tasks=20)
         assert set(result) == {0, 1, 5, 10}
-        assert all(math.isfinite(m) and math.isfinite(ci) for m, ci in result.values())
+        assert all(math.isfinite(s.mean) and math.isfinite(s.ci) for s in result.values())
         assert isinstance(evaluate.how, str)
 
 

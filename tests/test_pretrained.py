@@ -19,8 +19,8 @@ def test_every_model_the_notebooks_load_is_shipped():
 @pytest.mark.parametrize("name", sorted(pretrain.SPECS))
 def test_shipped_model_matches_its_recorded_5_shot_mse_on_fresh_tasks(name):
     model, params = load_pretrained(name)
-    recorded = pretrained_record(name)["evaluation"]["mse"]["K=5"]["10"][0]
-    fresh = pretrain.SPECS[name][1](model, params, 5, FRESH_SEED)[10][0]
+    recorded = pretrained_record(name)["evaluation"]["mse"]["K=5"]["10"]["mean"]
+    fresh = pretrain.SPECS[name][1](model, params, 5, FRESH_SEED)[10].mean
     assert abs(fresh - recorded) <= 0.2 * recorded, (fresh, recorded)
 
 
@@ -29,9 +29,9 @@ def test_recorded_evaluation_is_reproduced_exactly():
     record = pretrained_record("maml")["evaluation"]["mse"]
     again = pretrain.evaluate_record(pretrain.SPECS["maml"][1], model, params)
     for k, by_steps in record.items():
-        for steps, (mean, ci) in by_steps.items():
-            assert again[k][steps][0] == pytest.approx(mean, rel=1e-6)
-            assert again[k][steps][1] == pytest.approx(ci, rel=1e-6)
+        for steps, summary in by_steps.items():
+            assert again[k][steps]["mean"] == pytest.approx(summary["mean"], rel=1e-6)
+            assert again[k][steps]["ci"] == pytest.approx(summary["ci"], rel=1e-6)
 
 
 def test_maml_reproduces_the_paper_table_within_1_25x():
