@@ -1,0 +1,220 @@
+"""The tuning study: iMAML's lam, inner solver, step size and steps, and MAML's, chosen fairly.
+
+    python -m helpers.tuning                # both stages (about 1.5 h on 2 cores), resumable
+    python -m helpers.tuning --workers 1    # one process
+    python -m helpers.tuning --quick --out /tmp/study   # a smoke run
+
+Fair by construction. Every configuration trains from the same initialisation on the same task stream
+(seed STUDY_SEED) with the same meta-batch (25 tasks, K = 10), Adam 1e-3 and the same number of
+meta-iterations, and is scored on VALIDATION tasks (1,000 5-shot tasks from VAL_SEED), never on the
+table's test tasks (helpers.pretrain.EVAL_SEED). The score is the query MSE after 10 adaptation
+iterations of the configuration's own rule (helpers.inner.Adaptation: gradient steps of its inner_lr
+for MAML, iterations of its inner solver for iMAML).
+
+Stage 1 runs every configuration of GRIDS for STAGE1_ITERATIONS meta-iterations. Stage 2 trains the
+best PROMOTED of each method (MAML, iMAML with gradient descent, iMAML Hessian-free) for
+STAGE2_ITERATIONS, and the best iMAML configuration of each solver once more with a smooth
+(softplus) network. An iMAML configuration qualifies only if its training inner solves met delta
+on at least MIN_MET_DELTA of the tasks (Algorithm 2's premise); `select` applies this rule.
+
+For each configuration the record holds the validation MSE (0..10 iterations), the fraction of
+training inner solves that met delta and the quantiles of ||grad G|| they ended at (last
+TAIL iterations), the inner gradient evaluations per task, and the seconds per meta-iteration (wall
+clock, with the load average of the machine at the time: other processes slow it down).
+"""
+
+import argparse
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+
+from .evaluation import adaptation_errors, summarize
+from .inner import Adaptation
+from .models import MLP, SoftplusMLP
+from .tasks import SinusoidTasks
+from .training import meta_train
+
+STUDY_PATH = Path(__file__).parent / "weights" / "tuning_study.json"
+STUDY_SEED = 11  # initialisation and task stream of every configuration (not a shipped model's seed)
+VAL_SEED = 2_718_281  # validation tasks: neither a training seed nor the test tasks' EVAL_SEED
+VALIDATION = {"n_tasks": 1000, "k_shot": 5, "k_query": 100, "steps": 10}
+META = {"meta_batch": 25, "k_shot": 10, "k_query": 10, "outer_lr": 1e-3}
+STAGE1_ITERATIONS = 3000
+STAGE2_ITERATIONS = 10_000
+PROMOTED = 3
+MIN_MET_DELTA = 0.9
+TAIL = 500  # met-delta and ||grad G|| are measured over the last TAIL meta-iterations
+DELTA = 1e-3  # the inner solve's tolerance on ||grad G_i||
+CG_STEPS = 5  # Algorithm 2, step 5 (the paper's Omniglot setting)
+SOFTPLUS_BETA = 5.0
+LAMS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+
+
+def _grid():
+    maml = [{"method": "maml", "inner_lr": lr, "inner_steps": k}
+            for lr in (0.003, 0.01, 0.03, 0.1) for k in (1, 5)]
+    gd = [{"method": "imaml", "solver": "gd", "lam": lam, "inner_lr": lr, "inner_steps": k}
+          for lam in LAMS for lr in (0.003, 0.01, 0.03) for k in (16, 32)]
+    hf = [{"method": "imaml", "solver": "hessian_free", "lam": lam, "inner_steps": k, "solver_cg_steps": 10}
+          for lam in LAMS for k in (2, 4)]
+    return {"maml": maml, "imaml-gd": gd, "imaml-hf": hf}
+
+
+GRIDS = _grid()
+
+
+def family(config):
+    """'maml', 'imaml-gd' or 'imaml-hf'."""
+    return "maml" if config["method"] == "maml" else f"imaml-{'gd' if config['solver'] == 'gd' else 'hf'}"
+
+
+def label(config):
+    """A short readable name, e.g. 'iMAML-GD lam=20 lr=0.01 k=16 (relu)'."""
+    parts = {"maml": "MAML", "imaml-gd": "iMAML-GD", "imaml-hf": "iMAML-HF"}[family(config)]
+    for key, short in (("lam", "lam"), ("inner_lr", "lr"), ("inner_steps", "k"), ("solver_cg_steps", "cg")):
+        if key in config:
+            parts += f" {short}={config[key]:g}"
+    return parts + f" ({config.get('activation', 'relu')}, {config['iterations']} its)"
+
+
+def network(config):
+    """The network of a configuration: the ReLU MLP, or its softplus copy."""
+    return SoftplusMLP(beta=SOFTPLUS_BETA) if config.get("activation") == "softplus" else MLP()
+
+
+def method_kwargs(config):
+    """Arguments of meta_train for the configuration (delta and CG steps fixed for iMAML)."""
+    kwargs = {k: config[k] for k in ("lam", "inner_lr", "inner_steps", "solver", "solver_cg_steps")
+              if k in config}
+    if config["method"] == "imaml":
+        kwargs.update(delta=DELTA, cg_steps=CG_STEPS)
+    return kwargs
+
+
+def adaptation(config):
+    """The configuration's test-time rule: what it was meta-trained to adapt with."""
+    if config["method"] == "maml":
+        return Adaptation(lr=config["inner_lr"])
+    return Adaptation(lr=config.get("inner_lr", 0.01), lam=config["lam"], solver=config["solver"],
+                      cg_steps=config.get("solver_cg_steps", 10))
+
+
+def validation_tasks(dtype=torch.float32):
+    v = VALIDATION
+    return SinusoidTasks().sample(v["n_tasks"], v["k_shot"], v["k_query"], VAL_SEED, dtype)
+
+
+def run_config(config):
+    """Train one configuration and score it on the validation tasks: a JSON-ready record."""
+    torch.set_num_threads(1)
+    model = network(config)
+    tail = {"met": [], "norms": [], "evals": []}
+
+    def on_step(it, info):
+        if it >= config["iterations"] - TAIL and hasattr(info, "inner_grad_norm"):
+            tail["met"].append((info.inner_grad_norm <= DELTA).double().mean().item())
+            tail["norms"].append(info.inner_grad_norm.double())
+            tail["evals"].append(info.inner_grad_evals.double().mean().item())
+
+    record = {"config": config, "family": family(config), "label": label(config),
+              "load_before": os.getloadavg()[0]}
+    t0 = time.perf_counter()
+    try:
+        _, params, hist = meta_train(config["method"], model, iterations=config["iterations"],
+                                     seed=STUDY_SEED, progress=False, on_step=on_step, **META,
+                                     **method_kwargs(config))
+    except FloatingPointError as err:
+        return {**record, "status": f"diverged: {err}", "val": None}
+    seconds = time.perf_counter() - t0
+    errors = adaptation_errors(model, params, validation_tasks(), VALIDATION["steps"],
+                               rule=adaptation(config))
+    curve = [summarize(row) for row in errors]
+    record.update(status="ok", seconds=round(seconds, 1),
+                  seconds_per_iteration=round(seconds / config["iterations"], 5),
+                  load_after=os.getloadavg()[0], train_loss_tail=sum(hist.loss[-TAIL:]) / TAIL,
+                  val={"curve": [s.mean for s in curve], **curve[-1].as_dict()})
+    if tail["met"]:
+        norms = torch.cat(tail["norms"])
+        record.update(met_delta=sum(tail["met"]) / len(tail["met"]),
+                      grad_norm_quantiles={str(q): norms.quantile(q).item() for q in (0.1, 0.5, 0.9, 0.99)},
+                      inner_grad_evals=sum(tail["evals"]) / len(tail["evals"]))
+    return record
+
+
+def qualifies(record):
+    """Trained without diverging, and (iMAML) its inner solves met delta on >= MIN_MET_DELTA."""
+    return (record["status"] == "ok" and math.isfinite(record["val"]["mean"])
+            and record.get("met_delta", 1.0) >= MIN_MET_DELTA)
+
+
+def select(records, fam, n=1, activation="relu", iterations=None, qualified=True):
+    """The n best records of a family by validation MSE (stage: `iterations`): qualifying ones only, or
+    (qualified=False) qualifying ones first, then the rest that trained."""
+    pool = [r for r in records if r["family"] == fam and r["status"] == "ok"
+            and math.isfinite(r["val"]["mean"]) and r["config"].get("activation", "relu") == activation
+            and (iterations is None or r["config"]["iterations"] == iterations)
+            and (qualifies(r) or not qualified)]
+    return sorted(pool, key=lambda r: (not qualifies(r), r["val"]["mean"]))[:n]
+
+
+def _run_all(configs, out, workers):
+    """Run the configurations not yet in `out` (resumable), saving after each."""
+    study = json.loads(out.read_text()) if out.exists() else {"records": []}
+    done = {json.dumps(r["config"], sort_keys=True) for r in study["records"]}
+    todo = [c for c in configs if json.dumps(c, sort_keys=True) not in done]
+    with ProcessPoolExecutor(workers) as pool:
+        for record in pool.map(run_config, todo):
+            study["records"].append(record)
+            out.write_text(json.dumps(study, indent=1) + "\n")
+            val = record["val"]["mean"] if record["val"] else math.nan
+            print(f"{record['label']}: val MSE {val:.3f}, met delta {record.get('met_delta', math.nan):.2f}, "
+                  f"{record.get('seconds_per_iteration', math.nan) * 1e3:.1f} ms/it", flush=True)
+    return study
+
+
+def stage2_configs(records, stage1, stage2):
+    """The promoted configurations, retrained for stage2 iterations (ReLU), and the best of each iMAML
+    solver with the softplus network. Qualifying configurations are promoted first; if fewer than
+    PROMOTED qualify, the best of the others fill the places (and stay marked as not qualifying)."""
+    configs = []
+    for fam in GRIDS:
+        for r in select(records, fam, PROMOTED, iterations=stage1, qualified=False):
+            configs.append({**r["config"], "iterations": stage2})
+    for fam in ("imaml-gd", "imaml-hf"):
+        for r in select(records, fam, 1, iterations=stage1, qualified=False):
+            configs.append({**r["config"], "iterations": stage2, "activation": "softplus"})
+    return configs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--out", default=str(STUDY_PATH), help="the JSON record (resumed if it exists)")
+    parser.add_argument("--workers", type=int, default=2, help="processes, one torch thread each")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 configurations per family, 20 its")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage1, stage2 = (20, 40) if args.quick else (STAGE1_ITERATIONS, STAGE2_ITERATIONS)
+    grids = {fam: grid[:2] for fam, grid in GRIDS.items()} if args.quick else GRIDS
+    # the slowest family first, so that the two workers finish together
+    configs = [{**c, "iterations": stage1} for fam in ("imaml-hf", "imaml-gd", "maml") for c in grids[fam]]
+    study = _run_all(configs, out, args.workers)
+    study = _run_all(stage2_configs(study["records"], stage1, stage2), out, args.workers)
+    study["settings"] = {"seed": STUDY_SEED, "val_seed": VAL_SEED, "validation": VALIDATION, "meta": META,
+                         "delta": DELTA, "cg_steps": CG_STEPS, "softplus_beta": SOFTPLUS_BETA,
+                         "min_met_delta": MIN_MET_DELTA, "tail": TAIL, "stage1": stage1, "stage2": stage2,
+                         "torch": torch.__version__}
+    out.write_text(json.dumps(study, indent=1) + "\n")
+    for fam in GRIDS:
+        best = select(study["records"], fam, 1, iterations=stage2)
+        print(f"best {fam}: "
+              + (f"{best[0]['label']}, val MSE {best[0]['val']['mean']:.3f}" if best else "none qualifies"))
+
+
+if __name__ == "__main__":
+    main()
