@@ -11,11 +11,15 @@ table's test tasks (helpers.pretrain.EVAL_SEED). The score is the query MSE afte
 iterations of the configuration's own rule (helpers.inner.Adaptation: gradient steps of its inner_lr
 for MAML, iterations of its inner solver for iMAML).
 
-Stage 1 runs every configuration of GRIDS for STAGE1_ITERATIONS meta-iterations. Stage 2 trains the
-best PROMOTED of each method (MAML, iMAML with gradient descent, iMAML Hessian-free) for
-STAGE2_ITERATIONS, and the best iMAML configuration of each solver once more with a smooth
-(softplus) network. An iMAML configuration qualifies only if its training inner solves met delta
-on at least MIN_MET_DELTA of the tasks (Algorithm 2's premise); `select` applies this rule.
+Stage 1 runs every configuration of GRIDS for STAGE1_ITERATIONS meta-iterations: MAML's inner step
+size and steps; iMAML's lam, with gradient descent (step size, steps) on the ReLU network and
+Hessian-free Newton steps on the ReLU network and on its smooth (softplus) copy. Then iMAML with
+gradient descent on the softplus network, at every lam, with the step size and steps that were best
+for that lam on the ReLU network. Stage 2 trains the best PROMOTED of each method (MAML, iMAML with
+gradient descent, iMAML Hessian-free; either network) for STAGE2_ITERATIONS, each best iMAML
+configuration also with the other network, so that the activation's effect is measured in pairs.
+An iMAML configuration qualifies only if its training inner solves met delta on at least
+MIN_MET_DELTA of the tasks (Algorithm 2's premise); `select` applies this rule.
 
 For each configuration the record holds the validation MSE (0..10 iterations), the fraction of
 training inner solves that met delta and the quantiles of ||grad G|| they ended at (last
@@ -62,6 +66,8 @@ def _grid():
           for lam in LAMS for lr in (0.003, 0.01, 0.03) for k in (16, 32)]
     hf = [{"method": "imaml", "solver": "hessian_free", "lam": lam, "inner_steps": k, "solver_cg_steps": 10}
           for lam in LAMS for k in (2, 4)]
+    hf += [{**c, "activation": "softplus", "inner_steps": k}
+           for c in hf if c["inner_steps"] == 2 for k in (4, 8)]
     return {"maml": maml, "imaml-gd": gd, "imaml-hf": hf}
 
 
@@ -152,11 +158,13 @@ def qualifies(record):
             and record.get("met_delta", 1.0) >= MIN_MET_DELTA)
 
 
-def select(records, fam, n=1, activation="relu", iterations=None, qualified=True):
-    """The n best records of a family by validation MSE (stage: `iterations`): qualifying ones only, or
-    (qualified=False) qualifying ones first, then the rest that trained."""
+def select(records, fam, n=1, activation=None, iterations=None, qualified=True):
+    """The n best records of a family by validation MSE (stage: `iterations`; network: `activation`, or
+    either): qualifying ones only, or (qualified=False) qualifying ones first, then the rest that
+    trained."""
     pool = [r for r in records if r["family"] == fam and r["status"] == "ok"
-            and math.isfinite(r["val"]["mean"]) and r["config"].get("activation", "relu") == activation
+            and math.isfinite(r["val"]["mean"])
+            and activation in (None, r["config"].get("activation", "relu"))
             and (iterations is None or r["config"]["iterations"] == iterations)
             and (qualifies(r) or not qualified)]
     return sorted(pool, key=lambda r: (not qualifies(r), r["val"]["mean"]))[:n]
@@ -177,9 +185,21 @@ def _run_all(configs, out, workers):
     return study
 
 
+def softplus_gd_configs(records, stage1):
+    """iMAML with gradient descent on the softplus network: at each lam, the (step size, steps) that
+    were best on the ReLU network."""
+    configs = []
+    for lam in LAMS:
+        pool = [r for r in records if r["family"] == "imaml-gd" and r["config"]["lam"] == lam]
+        best = select(pool, "imaml-gd", 1, "relu", stage1, qualified=False)
+        if best:
+            configs.append({**best[0]["config"], "activation": "softplus"})
+    return configs
+
+
 def stage2_configs(records, stage1, stage2):
-    """The promoted configurations, retrained for stage2 iterations (ReLU), and the best of each iMAML
-    solver with the softplus network. Qualifying configurations are promoted first; if fewer than
+    """The promoted configurations retrained for stage2 iterations, and each family's best iMAML
+    configuration with the other network. Qualifying configurations are promoted first; if fewer than
     PROMOTED qualify, the best of the others fill the places (and stay marked as not qualifying)."""
     configs = []
     for fam in GRIDS:
@@ -187,7 +207,8 @@ def stage2_configs(records, stage1, stage2):
             configs.append({**r["config"], "iterations": stage2})
     for fam in ("imaml-gd", "imaml-hf"):
         for r in select(records, fam, 1, iterations=stage1, qualified=False):
-            configs.append({**r["config"], "iterations": stage2, "activation": "softplus"})
+            other = "relu" if r["config"].get("activation") == "softplus" else "softplus"
+            configs.append({**r["config"], "iterations": stage2, "activation": other})
     return configs
 
 
@@ -204,6 +225,7 @@ def main(argv=None):
     # the slowest family first, so that the two workers finish together
     configs = [{**c, "iterations": stage1} for fam in ("imaml-hf", "imaml-gd", "maml") for c in grids[fam]]
     study = _run_all(configs, out, args.workers)
+    study = _run_all(softplus_gd_configs(study["records"], stage1), out, args.workers)
     study = _run_all(stage2_configs(study["records"], stage1, stage2), out, args.workers)
     study["settings"] = {"seed": STUDY_SEED, "val_seed": VAL_SEED, "validation": VALIDATION, "meta": META,
                          "delta": DELTA, "cg_steps": CG_STEPS, "softplus_beta": SOFTPLUS_BETA,
