@@ -42,11 +42,6 @@ def cosine(a, b):
     return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-30)
 
 
-def relative_error(approx, exact):
-    """||approx - exact|| / ||exact|| along the last axis."""
-    return (approx - exact).norm(dim=-1) / exact.norm(dim=-1)
-
-
 def first_order_bias(model, params, batch, steps_list, inner_lr, meta_batch=25):
     """One row per k in steps_list, all on the same tasks.
 
