@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .inner import proximal_solve
-from .tasks import check_positive
+from helpers.checks import check_positive
+from helpers.inner import proximal_solve
 
 
 def sinusoid_features(x):

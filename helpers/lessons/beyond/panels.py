@@ -11,10 +11,11 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from .. import bayes
-from ..plots import COLORS, LABELS
-from ..tasks import SinusoidTasks
-from ..widgets import CachedBackgroundFigure, Panel, slider
+from helpers.plots import COLORS, LABELS
+from helpers.tasks import SinusoidTasks
+from helpers.widgets import CachedBackgroundFigure, Panel, slider
+
+from . import bayes
 
 SIGMA = 0.5  # the observation noise: added to the support points and assumed by the likelihood
 GD_DELTA = 1e-8  # the panel's inner solve stops at ||grad G|| <= GD_DELTA

@@ -10,11 +10,11 @@ is quadratic, phi* is known in closed form, and every claim can be checked to ro
 
 import torch
 
-from . import bias
-from .imaml import exact_imaml_grad
-from .inner import _as_batched, _lift, proximal_grad
-from .models import flatten, loss_grad, mse, task_norm, unflatten
-from .tasks import check_non_negative, check_positive
+from helpers import models
+from helpers.checks import check_non_negative, check_positive
+from helpers.imaml import exact_imaml_grad
+from helpers.inner import _as_batched, _lift, proximal_grad
+from helpers.models import flatten, loss_grad, mse, task_norm, unflatten
 
 
 def closed_form_solution(features, params, x, y, lam):
@@ -80,7 +80,7 @@ def relative_error(a, b):
     """||a - b|| / ||b|| over all entries of two parameter dicts (or tensors)."""
     a = flatten(a) if isinstance(a, dict) else a
     b = flatten(b) if isinstance(b, dict) else b
-    return bias.relative_error(a.flatten(), b.flatten()).item()
+    return models.relative_error(a.flatten(), b.flatten()).item()
 
 
 def path_study(model, params, batch, lam, lr, ks, warm_start, momentum=0.9, phi_star=None):
@@ -119,7 +119,7 @@ def plot_path_study(result, ks):
     (filled) and MAML's unrolled gradient (open)."""
     import matplotlib.pyplot as plt
 
-    from .plots import COLORS, LABELS
+    from helpers.plots import COLORS, LABELS
 
     fig, ax = plt.subplots(figsize=(6.8, 4.2))
     for path, rows in result.items():

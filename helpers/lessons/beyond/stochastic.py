@@ -29,10 +29,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .cg import conjugate_gradient
-from .evaluation import evaluate
-from .imaml import exact_imaml_grad, hvp_operator, query_grad, task_hessians
-from .inner import (
+from helpers.cg import conjugate_gradient
+from helpers.checks import check_non_negative, check_positive
+from helpers.evaluation import evaluate
+from helpers.imaml import exact_imaml_grad, hvp_operator, query_grad, task_hessians
+from helpers.inner import (
     _as_batched,
     _check_finite,
     _lift,
@@ -41,9 +42,9 @@ from .inner import (
     proximal_objective,
     proximal_solve,
 )
-from .models import flatten, mse, task_norm, unflatten
-from .tasks import SinusoidTasks, check_non_negative, check_positive, make_generator
-from .training import meta_train
+from helpers.models import flatten, mse, task_norm, unflatten
+from helpers.tasks import SinusoidTasks, make_generator
+from helpers.training import meta_train
 
 STUDY_PATH = Path(__file__).parent / "weights" / "sgd_study.json"
 
@@ -331,7 +332,7 @@ def run_study(config=CONFIG, theta=None, model=None, progress=True):
     shipped iMAML meta-parameters."""
     shipped = model is None
     if shipped:
-        from .pretrained import load_pretrained, pretrained_record
+        from helpers.pretrained import load_pretrained, pretrained_record
         model, theta = load_pretrained(config["inner"]["model"])
     seeds = list(config["seeds"])
     if len(seeds) < 1:
@@ -510,7 +511,7 @@ def _arm_style(b, k_shot):
     """GD in the iMAML colour, solid; mini-batches in lighter shades of it, dashed to dotted."""
     from matplotlib.colors import to_rgb
 
-    from .plots import COLORS
+    from helpers.plots import COLORS
 
     order = {k_shot: 0, 5: 1, 2: 2, 1: 3}.get(int(b), 3)
     base = to_rgb(COLORS["imaml"])

@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .inner import adapt
-from .models import flatten, loss_grad, mse
-from .plots import COLORS, LABELS
+from helpers.inner import adapt
+from helpers.models import flatten, loss_grad, mse, relative_error
+from helpers.plots import COLORS, LABELS
 
 
 def per_task_meta_grads(model, params, batch, inner_steps, inner_lr, first_order=False):

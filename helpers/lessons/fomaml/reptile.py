@@ -14,10 +14,11 @@ import time
 import torch
 from tqdm.auto import trange
 
-from .inner import adapt
-from .models import MLP
-from .tasks import SinusoidTasks, check_positive, make_generator
-from .training import History
+from helpers.checks import check_positive
+from helpers.inner import adapt
+from helpers.models import MLP
+from helpers.tasks import SinusoidTasks, make_generator
+from helpers.training import History
 
 
 def task_data(batch):

@@ -25,15 +25,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import cost
-from .bias import relative_error
-from .imaml import hvp_operator, query_grad, task_hessians
-from .inner import hessian_free_solve, proximal_solve
-from .maml import maml_grad
-from .models import flatten
-from .plots import COLORS
+from helpers.checks import check_positive
+from helpers.imaml import hvp_operator, query_grad, task_hessians
+from helpers.inner import hessian_free_solve, proximal_solve
+from helpers.lessons.maml import cost
+from helpers.maml import maml_grad
+from helpers.models import flatten, relative_error
+from helpers.plots import COLORS
+
 from .spectrum import cg_path, extreme_eigenvalues
-from .tasks import check_positive
 
 SOLVE_TOL = 1e-12  # the inner solve of the reference stops at this ||grad G||
 SMOOTH_TOL = 1e-6  # reached: a smooth minimiser (1e-8 to 1e-14 here, by rounding); hinge minima stall >= 1e-3

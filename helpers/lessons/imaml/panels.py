@@ -33,23 +33,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-from ..bias import relative_error
-from ..cg import conjugate_gradient
-from ..figure2 import (
-    SMOOTH_BETA,
-    SMOOTH_TOL,
-    Reference,
-    exact_implicit_grads,
-    solve_inner_exactly,
-)
-from ..imaml import hvp_operator, query_grad
-from ..inner import proximal_objective
-from ..models import SoftplusMLP, flatten, loss_grad, per_task, task_norm, unflatten
-from ..plots import COLORS, LABELS
-from ..pretrained import load_pretrained, pretrained_record
-from ..spectrum import cg_path
-from ..tasks import SinusoidTasks
-from ..widgets import Panel, slider
+from helpers.cg import conjugate_gradient
+from helpers.imaml import hvp_operator, query_grad
+from helpers.inner import proximal_objective
+from helpers.models import SoftplusMLP, flatten, loss_grad, per_task, relative_error, task_norm, unflatten
+from helpers.plots import COLORS, LABELS
+from helpers.pretrained import load_pretrained, pretrained_record
+from helpers.tasks import SinusoidTasks
+from helpers.widgets import Panel, slider
+
+from .figure2 import SMOOTH_BETA, SMOOTH_TOL, Reference, exact_implicit_grads, solve_inner_exactly
+from .spectrum import cg_path
 
 # Held-out tasks of the explorer: K = 10 support and 10 query points as in meta-training, drawn
 # from a seed no training run uses (tests check that phi* is a smooth minimiser for each of them at

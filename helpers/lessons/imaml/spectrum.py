@@ -14,9 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .cg import CGResult, conjugate_gradient
-from .imaml import task_hessians
-from .plots import COLORS
+from helpers.cg import CGResult, conjugate_gradient
+from helpers.imaml import task_hessians
+from helpers.plots import COLORS
 
 
 def hessian_eigenvalues(model, phi, x, y):

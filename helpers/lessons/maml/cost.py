@@ -17,12 +17,13 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .imaml import imaml_grad
-from .maml import maml_grad
-from .models import MLP
-from .plots import COLORS, LABELS
-from .profiling import saved_tensor_peak
-from .tasks import SinusoidTasks
+from helpers.checks import check_int
+from helpers.imaml import imaml_grad
+from helpers.maml import maml_grad
+from helpers.models import MLP
+from helpers.plots import COLORS, LABELS
+from helpers.profiling import saved_tensor_peak
+from helpers.tasks import SinusoidTasks
 
 COST_METHODS = ("maml", "fomaml", "imaml")
 
@@ -43,8 +44,7 @@ def meta_grad_call(method, inner_steps, **kwargs):
     """
     if method not in COST_METHODS:
         raise ValueError(f"method must be one of {COST_METHODS}, got {method!r}")
-    if not isinstance(inner_steps, int) or isinstance(inner_steps, bool) or inner_steps < 0:
-        raise ValueError(f"inner_steps must be an integer >= 0, got {inner_steps!r}")
+    check_int("inner_steps", inner_steps, 0)
     kw = {**DEFAULTS[method], **kwargs}
     if method == "imaml":
         return lambda model, params, batch: imaml_grad(model, params, batch, inner_steps=inner_steps, **kw)

@@ -7,11 +7,12 @@ True / False; a stub or an error in the student's code is reported, never raised
 
 import torch
 
-from ..evaluation import mean_ci
-from ..finetune import held_out_batch
-from ..multitask import design_matrix, fit_head, head_mse
-from . import call, report
-from .transfer import as_tensor
+from helpers.evaluation import mean_ci
+from helpers.exercises import call, report
+from helpers.lessons.transfer.exercises import as_tensor
+from helpers.lessons.transfer.finetune import held_out_batch
+
+from .heads import design_matrix, fit_head, head_mse
 
 
 def _problem(seed, k, d):

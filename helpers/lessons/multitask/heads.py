@@ -15,14 +15,10 @@ import time
 import torch
 from tqdm.auto import trange
 
-from .evaluation import adaptation_errors, summarize
-from .models import MLP
-from .tasks import SinusoidTasks, check_positive, make_generator
-
-
-def _check_count(name, value, low=1):
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+from helpers.checks import check_int, check_positive
+from helpers.evaluation import adaptation_errors, summarize
+from helpers.models import MLP
+from helpers.tasks import SinusoidTasks, make_generator
 
 
 class MultiHeadMLP:
@@ -35,7 +31,7 @@ class MultiHeadMLP:
     """
 
     def __init__(self, n_heads, sizes=(1, 40, 40, 1), shared_trunk=True):
-        _check_count("n_heads", n_heads)
+        check_int("n_heads", n_heads, 1)
         sizes = tuple(sizes)
         if len(sizes) < 3 or any(not isinstance(s, int) or s < 1 for s in sizes):
             raise ValueError(f"sizes must be at least three positive integers (trunk and head), got {sizes}")
@@ -118,7 +114,7 @@ TASK_SEED = 5  # the pool and the data streams; held-out evaluations use other s
 
 def training_tasks(n_tasks, seed=TASK_SEED, pool=POOL, tasks=SinusoidTasks()):
     """The first n_tasks tasks of a fixed pool drawn from p(T): (amplitude, phase), each (M,)."""
-    _check_count("n_tasks", n_tasks)
+    check_int("n_tasks", n_tasks, 1)
     if n_tasks > pool:
         raise ValueError(f"n_tasks must be at most the pool size {pool}, got {n_tasks}")
     batch = tasks.sample(pool, 1, 1, seed)
@@ -228,7 +224,7 @@ def head_lr(model, params, tasks=SinusoidTasks(), n_grid=1001):
 def head_gradient_steps(model, params, batch, steps, lr):
     """Query MSE (steps + 1, T) while a new head is fitted by gradient descent on the K support
     points, from w_bar, with the trunk frozen: w <- w - lr (2/K) Phi^T (Phi w - y)."""
-    _check_count("steps", steps, 0)
+    check_int("steps", steps, 0)
     check_positive(lr=lr)
     phi_tr = design_matrix(model, params, batch.x_tr)
     phi_te = design_matrix(model, params, batch.x_te)

@@ -13,9 +13,14 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from ..evaluation import mean_ci
-from ..finetune import HELD_OUT_SEED, held_out_batch
-from ..multitask import (
+from helpers.evaluation import mean_ci
+from helpers.lessons.transfer.finetune import HELD_OUT_SEED, held_out_batch
+from helpers.plots import COLORS, LABELS, plain_log_axis
+from helpers.pretrained import load_pretrained, pretrained_record
+from helpers.tasks import SinusoidTasks
+from helpers.widgets import CachedBackgroundFigure, Panel, slider
+
+from .heads import (
     N_TASKS,
     SEPARATE,
     design_matrix,
@@ -26,11 +31,6 @@ from ..multitask import (
     per_task_mse,
     shipped_tasks,
 )
-from ..plots import COLORS, LABELS, plain_log_axis
-from ..pretrained import load_pretrained, pretrained_record
-from ..tasks import SinusoidTasks
-from ..widgets import Panel, slider
-from .toy import CachedBackgroundFigure
 
 SEPARATE_LABEL = "one network per task"
 

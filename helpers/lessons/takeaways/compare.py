@@ -25,19 +25,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import multitask
-from .cost import growth_per_step, meta_grad_call
-from .evaluation import adaptation_errors, mean_ci
-from .inner import proximal_solve
-from .models import MLP, mse
-from .panels.toy import SCRATCH_LR, fit_from_scratch
-from .plots import COLORS, LABELS, plain_log_axis
-from .pretrain import EVAL_SEED, MAML
-from .pretrained import WEIGHTS, load_pretrained, pretrained_record
-from .profiling import median_seconds, saved_tensor_peak
-from .tasks import SinusoidTasks
-from .training import meta_gradient
-from .widgets import CachedBackgroundFigure, Panel, slider
+from helpers.checks import check_int
+from helpers.evaluation import adaptation_errors, mean_ci
+from helpers.inner import proximal_solve
+from helpers.lessons.maml.cost import growth_per_step, meta_grad_call
+from helpers.lessons.multitask import heads as multitask
+from helpers.lessons.toy.panels import SCRATCH_LR, fit_from_scratch
+from helpers.models import MLP, mse
+from helpers.plots import COLORS, LABELS, plain_log_axis
+from helpers.pretrain import EVAL_SEED, MAML
+from helpers.pretrained import WEIGHTS, load_pretrained, pretrained_record
+from helpers.profiling import median_seconds, saved_tensor_peak
+from helpers.tasks import SinusoidTasks
+from helpers.training import meta_gradient
+from helpers.widgets import CachedBackgroundFigure, Panel, slider
 
 METHODS = ("scratch", "transfer", "multitask", "maml", "fomaml", "imaml")
 SHIPPED = METHODS[1:]  # everything but scratch has shipped parameters
@@ -70,11 +71,6 @@ def _check_methods(methods, allowed=METHODS):
     if unknown or not methods:
         raise ValueError(f"methods must be a non-empty selection of {allowed}, got {methods}")
     return methods
-
-
-def _check_int(name, value, low):
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------- #
@@ -110,7 +106,7 @@ def adapt_errors(name, shipped, batch, steps=STEPS):
     """Query MSE of method `name` on every task of `batch` after 0..steps adaptation steps:
     a tensor of shape (steps + 1, T). `shipped` is the method's Shipped (None for scratch)."""
     _check_methods([name])
-    _check_int("steps", steps, 0)
+    check_int("steps", steps, 0)
     if name == "scratch":
         # fit_from_scratch restarts from the same initialisation for every n: n Adam steps each
         errors = [mse(MLP(), fit_from_scratch(batch.x_tr, batch.y_tr, n, SCRATCH_LR, SCRATCH_SEED),
@@ -133,8 +129,8 @@ def adapt_errors(name, shipped, batch, steps=STEPS):
 def held_out_tasks(k_shot, n_tasks=N_TASKS, k_query=K_QUERY, seed=EVAL_SEED):
     """The first n_tasks of the records' held-out tasks (EVAL_SEED, which no training run uses):
     the same tasks for every method, and exactly the records' tasks when n_tasks = RECORD_TASKS."""
-    _check_int("k_shot", k_shot, 1)
-    _check_int("n_tasks", n_tasks, 2)
+    check_int("k_shot", k_shot, 1)
+    check_int("n_tasks", n_tasks, 2)
     return SinusoidTasks().sample(max(n_tasks, RECORD_TASKS), k_shot, k_query, seed)[:n_tasks]
 
 
@@ -235,9 +231,9 @@ def iteration_seconds(shipped, methods=META_METHODS, repeats=5, seed=0, inner_st
     meta-iteration at the end of training; Adam's update adds ~0.1 ms). inner_steps replaces the
     shipped number of inner steps k, for a comparison at equal k (iMAML then runs exactly k: delta = 0)."""
     methods = _check_methods(methods, META_METHODS)
-    _check_int("repeats", repeats, 1)
+    check_int("repeats", repeats, 1)
     if inner_steps is not None:
-        _check_int("inner_steps", inner_steps, 0)
+        check_int("inner_steps", inner_steps, 0)
     out = {}
     for m in methods:
         model, params, record = shipped[m]

@@ -11,10 +11,11 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from ..models import MLP, flatten, loss_grad, mse, unflatten
-from ..plots import COLORS, LABELS
-from ..tasks import SinusoidTasks
-from ..widgets import CachedBackgroundFigure, Panel, slider
+from helpers.checks import check_int
+from helpers.models import MLP, flatten, loss_grad, mse, unflatten
+from helpers.plots import COLORS, LABELS
+from helpers.tasks import SinusoidTasks
+from helpers.widgets import CachedBackgroundFigure, Panel, slider
 
 # The widget's fixed budget: enough for a mean training MSE below 0.05 for every K <= 40 (measured
 # on 200 tasks per K), and cheap: ~20 ms of CPU per fit, about half of a slider callback.
@@ -23,8 +24,7 @@ SCRATCH_LR = 0.03
 
 
 def _check_fit_args(x, y, steps, lr, seed):
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    check_int("steps", steps, 0)
     if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if not isinstance(seed, int) or isinstance(seed, bool):

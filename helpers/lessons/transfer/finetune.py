@@ -13,10 +13,10 @@ import math
 
 import torch
 
-from .inner import adapt
-from .models import MLP, flatten, loss_grad, mse
-from .panels.toy import SCRATCH_LR, SCRATCH_STEPS, fit_from_scratch
-from .tasks import SinusoidTasks
+from helpers.inner import adapt
+from helpers.lessons.toy.panels import SCRATCH_LR, SCRATCH_STEPS, fit_from_scratch
+from helpers.models import MLP, flatten, loss_grad, mse
+from helpers.tasks import SinusoidTasks
 
 HELD_OUT_SEED = 1_000_001  # held-out tasks of notebooks 01 and 02 (no training run uses it)
 

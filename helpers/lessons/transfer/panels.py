@@ -13,7 +13,13 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from ..finetune import (
+from helpers.lessons.toy.panels import SCRATCH_STEPS, fit_from_scratch
+from helpers.models import mse
+from helpers.plots import COLORS, LABELS, plain_log_axis
+from helpers.tasks import SinusoidTasks
+from helpers.widgets import CachedBackgroundFigure, Panel, slider
+
+from .finetune import (
     check_lr,
     fine_tune,
     kernel_spectrum,
@@ -22,11 +28,6 @@ from ..finetune import (
     pooled_optimum,
     pooled_optimum_mse,
 )
-from ..models import mse
-from ..plots import COLORS, LABELS, plain_log_axis
-from ..tasks import SinusoidTasks
-from ..widgets import Panel, slider
-from .toy import SCRATCH_STEPS, CachedBackgroundFigure, fit_from_scratch
 
 OPTIMUM = r"pooled optimum $-\frac{2\,\mathbb{E}[A]}{\pi}\cos x$"
 

@@ -10,8 +10,9 @@ import time
 import torch
 from tqdm.auto import trange
 
-from .models import MLP, mse
-from .tasks import SinusoidTasks, check_positive, make_generator
+from helpers.checks import check_positive
+from helpers.models import MLP, mse
+from helpers.tasks import SinusoidTasks, make_generator
 
 
 def pretrain_pooled(model=None, *, iterations=5000, tasks_per_batch=25, points_per_task=10,
