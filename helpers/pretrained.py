@@ -1,7 +1,7 @@
 """Shipped meta-parameters: small .npz weight files plus a JSON record each, in helpers/weights/.
 
 Loaded without pickle (np.load(allow_pickle=False)); a file whose checksum or shapes do not match its
-record is reported, never silently loaded. Regenerate everything with `python -m helpers.pretrain`.
+record is reported, never silently loaded. `python -m helpers.lessons.pretrain` regenerates them all.
 """
 
 import hashlib
@@ -18,7 +18,7 @@ WEIGHTS = Path(__file__).parent / "weights"
 
 # class name in a record -> "module:attribute" (imported on demand)
 MODEL_CLASSES = {"MLP": "helpers.models:MLP", "SoftplusMLP": "helpers.models:SoftplusMLP",
-                 "MultiHeadMLP": "helpers.multitask:MultiHeadMLP"}
+                 "MultiHeadMLP": "helpers.lessons.multitask.heads:MultiHeadMLP"}
 
 
 def available():
@@ -84,7 +84,7 @@ def load_pretrained(name, folder=WEIGHTS):
     if not npz.exists() or _sha256(npz) != record["sha256"]:
         raise ValueError(
             f"weights file {npz} is missing or corrupted (checksum differs from {name}.json); "
-            "regenerate it with `python -m helpers.pretrain`"
+            "regenerate it with `python -m helpers.lessons.pretrain`"
         )
     model = _model(record)
     with np.load(npz, allow_pickle=False) as z:

@@ -241,7 +241,7 @@ def head_gradient_steps(model, params, batch, steps, lr):
 
 
 # ---------------------------------------------------------------------------------------------- #
-# Shipped models (helpers.pretrain merges PRETRAIN_SPECS into its SPECS)
+# Shipped models (helpers.lessons.pretrain merges PRETRAIN_SPECS into its SPECS)
 
 N_TASKS = (1, 2, 5, 10, 20, 50)  # the notebook's "number of training tasks" slider
 DEFAULT_TASKS = 20  # the model shipped as "multitask"
