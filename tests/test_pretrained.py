@@ -72,3 +72,12 @@ def test_weights_that_do_not_fit_the_model_are_reported(tmp_path):
     (tmp_path / "maml.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="does not match"):
         load_pretrained("maml", folder=tmp_path)
+
+
+def test_a_record_naming_a_class_outside_helpers_is_refused(tmp_path):
+    shutil.copy(WEIGHTS / "maml.npz", tmp_path)
+    record = json.loads((WEIGHTS / "maml.json").read_text())
+    record["model"]["class"] = "os:system"
+    (tmp_path / "maml.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="not from helpers"):
+        load_pretrained("maml", folder=tmp_path)
