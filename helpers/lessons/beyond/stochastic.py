@@ -43,10 +43,11 @@ from helpers.inner import (
     proximal_solve,
 )
 from helpers.models import flatten, mse, task_norm, unflatten
+from helpers.pretrained import WEIGHTS
 from helpers.tasks import SinusoidTasks, make_generator
 from helpers.training import meta_train
 
-STUDY_PATH = Path(__file__).parent / "weights" / "sgd_study.json"
+STUDY_PATH = WEIGHTS / "sgd_study.json"
 
 
 # ---------------------------------------------------------------------------------------------
