@@ -6,13 +6,13 @@ import math
 import pytest
 import torch
 
-from helpers import bayes, solvers, stochastic
-from helpers.exercises.beyond import check_implicit_jacobian, check_posterior_mean
 from helpers.imaml import exact_imaml_grad, imaml_grad
 from helpers.inner import proximal_solve
+from helpers.lessons.beyond import bayes, solvers, stochastic
+from helpers.lessons.beyond.exercises import check_implicit_jacobian, check_posterior_mean
+from helpers.lessons.beyond.panels import BayesPanel, family_mean_weights
 from helpers.maml import maml_grad
 from helpers.models import MLP
-from helpers.panels.bayes import BayesPanel, family_mean_weights
 from helpers.pretrained import load_pretrained, pretrained_record
 from helpers.tasks import SinusoidTasks
 from helpers.training import meta_train
@@ -277,12 +277,13 @@ def test_study_uses_the_shipped_imaml_recipe():
         assert cfg["meta"][key] == recipe[key], key
     study = stochastic.load_study()
     assert study["config"] == cfg  # the shipped study was run with this configuration
-    # ... at the shipped iMAML weights: retrained weights need `python -m helpers.stochastic` again
+    # ... at the shipped iMAML weights: retrained weights need the study again
+    # (`python -m helpers.lessons.beyond.stochastic`)
     assert study["theta_sha256"] == pretrained_record("imaml")["sha256"]
 
 
 def _independent_verdict(study):
-    """The verdict rule of helpers.stochastic.verdict, recomputed from the raw lists."""
+    """The verdict rule of stochastic.verdict, recomputed from the raw lists."""
     cfg = study["config"]
     delta, gd = str(cfg["inner"]["delta"]), str(cfg["k_shot"])
     n = len(cfg["seeds"])

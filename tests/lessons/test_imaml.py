@@ -10,19 +10,18 @@ from helpers import (
     SinusoidTasks,
     conjugate_gradient,
     exact_imaml_grad,
-    figure2,
     flatten,
     imaml_grad,
     mse,
     proximal_solve,
-    spectrum,
     task_hessians,
     unflatten,
 )
 from helpers.cg import CGResult
+from helpers.lessons.imaml import exercises as ex
+from helpers.lessons.imaml import figure2, spectrum
+from helpers.lessons.imaml.panels import ExplorerPanel, explorer_tasks
 from helpers.models import SoftplusMLP
-from helpers.exercises import imaml as ex
-from helpers.panels.imaml import ExplorerPanel, explorer_tasks
 from helpers.pretrained import load_pretrained, pretrained_record
 
 F64 = torch.float64
@@ -261,7 +260,8 @@ def test_spectrum_of_i_plus_h_over_lambda_and_its_conditioning():
 
 def test_cg_checker_accepts_conjugate_gradient_and_rejects_wrong_answers(capsys):
     assert ex.check_conjugate_gradient(conjugate_gradient)
-    assert ex.check_conjugate_gradient(lambda m, b, s: CGResult(conjugate_gradient(m, b, s).x, None, None, None))
+    assert ex.check_conjugate_gradient(
+        lambda m, b, s: CGResult(conjugate_gradient(m, b, s).x, None, None, None))
     assert not ex.check_conjugate_gradient(lambda m, b, s: None)
     assert not ex.check_conjugate_gradient(lambda m, b, s: b)  # x = b: one Richardson step
     assert not ex.check_conjugate_gradient(lambda m, b, s: conjugate_gradient(m, b, s + 1).x)  # off by one

@@ -12,9 +12,8 @@ import pytest
 import torch
 
 from helpers import MLP, SinusoidTasks, mean_ci
-from helpers.exercises.multitask import check_ridge_head, check_subspace_head
-from helpers.finetune import held_out_batch, scratch_errors, transfer_errors
-from helpers.multitask import (
+from helpers.lessons.multitask.exercises import check_ridge_head, check_subspace_head
+from helpers.lessons.multitask.heads import (
     N_TASKS,
     POOL,
     PRETRAIN_SPECS,
@@ -30,7 +29,14 @@ from helpers.multitask import (
     train_multitask,
     training_tasks,
 )
-from helpers.panels.multitask import NewHeadPanel, TradeOffPanel, load_models, new_head_errors, tradeoff_table
+from helpers.lessons.multitask.panels import (
+    NewHeadPanel,
+    TradeOffPanel,
+    load_models,
+    new_head_errors,
+    tradeoff_table,
+)
+from helpers.lessons.transfer.finetune import held_out_batch, scratch_errors, transfer_errors
 from helpers.pretrained import load_pretrained, save_pretrained
 
 

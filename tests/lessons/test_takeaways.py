@@ -1,14 +1,14 @@
-"""Notebook 07 (the takeaways): the numbers its statements quote, computed by helpers.takeaways on
-the notebook's own tasks and asserted with stated tolerances; the head-to-head data; the widget;
+"""Notebook 07 (the takeaways): the numbers its statements quote, computed by lessons.takeaways.compare
+on the notebook's own tasks and asserted with stated tolerances; the head-to-head data; the widget;
 the exercise checkers."""
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import takeaways as tk
-from helpers.cost import growth_per_step
-from helpers.exercises import takeaways as ex
+from helpers.lessons.maml.cost import growth_per_step
+from helpers.lessons.takeaways import compare as tk
+from helpers.lessons.takeaways import exercises as ex
 
 BUDGET_MS = 250  # median slider callback
 

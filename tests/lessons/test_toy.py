@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from helpers import MLP, SinusoidTasks, flatten, mse
-from helpers.exercises.toy import (
+from helpers.lessons.toy.exercises import (
     check_count_params,
     check_zero_prediction_mse,
     zero_prediction_mse_reference,
 )
-from helpers.panels.toy import ScratchFitPanel, fit_from_scratch
+from helpers.lessons.toy.panels import ScratchFitPanel, fit_from_scratch
 
 MODEL = MLP()
 

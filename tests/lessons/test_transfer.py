@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from helpers import SinusoidTasks, adapt, mean_ci, mse
-from helpers.exercises.transfer import check_linearised_loss, check_pooled_optimum
-from helpers.finetune import (
+from helpers.lessons.transfer.exercises import check_linearised_loss, check_pooled_optimum
+from helpers.lessons.transfer.finetune import (
     fine_tune,
     held_out_batch,
     kernel_spectrum,
@@ -26,7 +26,7 @@ from helpers.finetune import (
     support_jacobian,
     transfer_errors,
 )
-from helpers.panels.transfer import TransferPanel, pooled_summary
+from helpers.lessons.transfer.panels import TransferPanel, pooled_summary
 from helpers.pretrained import load_pretrained
 
 
