@@ -2,7 +2,7 @@
 
 iMAML's meta-gradient (Algorithm 2, steps 4-5) g_i = (I + H_i/lam)^-1 grad L_test_i(phi_i) takes
 only phi_i as input. MAML's is d L_test(phi_k(theta)) / d theta through the solver's own steps: the
-derivative of the path. On a linear model f(x) = Phi(x) w (helpers.bayes.LinearFeatureModel, e.g.
+derivative of the path. On a linear model f(x) = Phi(x) w (bayes.LinearFeatureModel, e.g.
 the last layer of a shipped network on its trunk features) the inner problem
     G_i(w) = (1/K) ||Phi_i w - y_i||^2 + (lam/2) ||w - theta||^2                      (eq. 4)
 is quadratic, phi* is known in closed form, and every claim can be checked to rounding error.

@@ -9,7 +9,7 @@
         FO-MAML   grad L_test_i(phi_k), the Jacobian taken as I   maml_grad(..., first_order=True)
         iMAML     k conjugate-gradient steps at phi_i*          (Algorithm 2, step 5)
 (b) Cost. Memory autograd holds for backprop and time per meta-gradient as the number of inner
-    steps grows, MAML against iMAML (helpers.cost, measured on this machine).
+    steps grows, MAML against iMAML (lessons.maml.cost, measured on this machine).
 
 ReLU networks are only piecewise smooth: for most tasks G_i has its minimum on a hinge (a support
 point exactly at a ReLU kink of the second layer), where no gradient, Hessian or implicit gradient
@@ -134,7 +134,7 @@ def meta_gradient_errors(model, params, batch, ref, lam, inner_lr, inner_steps, 
 
 
 def cost_rows(model, params, batch, inner_steps, lam, inner_lr, cg_steps=5, repeats=3):
-    """Figure 2(b): helpers.cost rows (memory held for backprop, seconds) for MAML (backprop
+    """Figure 2(b): lessons.maml.cost rows (memory held for backprop, seconds) for MAML (backprop
     through k steps on G) and iMAML (k inner steps, delta = 0, then cg_steps CG steps)."""
     maml = cost.cost_vs_inner_steps("maml", inner_steps, model, params, batch, repeats=repeats,
                                     inner_lr=inner_lr, lam=lam)

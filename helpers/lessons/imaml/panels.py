@@ -11,7 +11,7 @@ notebook 05 section 8), and a held-out task, ExplorerPanel runs Algorithm 2 in f
     step 5  g = k CG steps on (I + H/lam) g = v, H the Hessian of L_tr at phi (Hessian-vector
             products only)
 and compares g with the exact implicit gradient g* = (I + H*/lam)^-1 grad L_test(phi*), phi*
-the last Newton iterate (||grad G|| <= 1e-12) and H* dense (helpers.figure2.exact_implicit_grads).
+the last Newton iterate (||grad G|| <= 1e-12) and H* dense (figure2.exact_implicit_grads).
 
 What depends only on (task, lam) is computed once and cached: the gradient-descent path (for every
 lam of the slider at once, at a task's first visit: its gradient norms, and phi every CHECKPOINT
@@ -133,7 +133,7 @@ class _Solve:
     grad_norms: torch.Tensor  # (S + 1 + N,) ||grad G|| after each gradient step, then Newton step
     path: _Path
     newton: torch.Tensor  # (N, P) phi after each Newton step
-    ref: object  # helpers.figure2.Reference for this one task
+    ref: object  # figure2.Reference for this one task
     star_curve: np.ndarray  # f_phi* on the plotting grid
 
 

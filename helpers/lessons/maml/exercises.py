@@ -2,7 +2,7 @@
 
 Each check_* runs the student's function on a small fixed problem in float64 and compares it with
 an independent reference written here with plain autograd, one task at a time (no code from
-helpers.inner, helpers.maml or helpers.bias). It prints "correct: ..." or "not yet right: ..." and
+helpers.inner, helpers.maml or lessons.fomaml.bias). It prints "correct: ..." or "not yet right: ..." and
 returns True or False; an exception in the student's code is reported, not raised.
 """
 

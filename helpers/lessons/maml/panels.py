@@ -114,7 +114,7 @@ class MemoryPanel(Panel):
 
     The memory of every k is measured at construction (one run per method and k, so the curves
     show at once); the time of a k is measured the first time the slider reaches it (one run per
-    method) and cached, so that each update stays cheap. rows: helpers.cost rows to reuse (same
+    method) and cached, so that each update stays cheap. rows: lessons.maml.cost rows to reuse (same
     meta_batch), e.g. from the notebook's own measurement.
     """
 

@@ -1,9 +1,9 @@
 """Checkers for notebook 07 (the takeaways).
 
 Each check_* calls the student's function on fixed cases, compares it with an independent
-computation written here in plain Python (no numpy, no helpers.evaluation / helpers.cost /
-helpers.takeaways), prints "correct: ..." or "not yet right: ..." and returns True / False. An
-unfinished answer (a stub returning None, or raising) never raises here.
+computation written here in plain Python (no numpy, no helpers.evaluation / lessons.maml.cost /
+lessons.takeaways.compare), prints "correct: ..." or "not yet right: ..." and returns True / False.
+An unfinished answer (a stub returning None, or raising) never raises here.
 """
 
 import math
