@@ -1,4 +1,4 @@
-"""Exercise checkers, one module per notebook topic: each check_* says whether an answer is right.
+"""What every exercise checker (helpers.lessons.<topic>.exercises.check_*) is built on.
 
 A checker calls the student's function (through `call`, so an unfinished stub or a bug becomes a
 message, never an exception), compares it with an independent computation and `report`s.
