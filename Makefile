@@ -29,7 +29,7 @@ pretrain: $(STAMP)
 	$(BIN)/python -m helpers.lessons.pretrain
 
 sgd-study: $(STAMP)
-	$(BIN)/python -m helpers.lessons.beyond.stochastic
+	$(BIN)/python -m helpers.lessons.beyond.sgd_study
 
 clean-notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb

@@ -278,7 +278,7 @@ def test_study_uses_the_shipped_imaml_recipe():
     study = stochastic.load_study()
     assert study["config"] == cfg  # the shipped study was run with this configuration
     # ... at the shipped iMAML weights: retrained weights need the study again
-    # (`python -m helpers.lessons.beyond.stochastic`)
+    # (`python -m helpers.lessons.beyond.sgd_study`)
     assert study["theta_sha256"] == pretrained_record("imaml")["sha256"]
 
 

@@ -1,7 +1,7 @@
 """Lesson 06, beyond iMAML (notebooks/06_beyond_imaml.ipynb): the talk's open questions, by
 experiment.
 
-stochastic  an SGD inner loop, and the study of it (`python -m helpers.lessons.beyond.stochastic`)
+stochastic  an SGD inner loop, and the study of it (`python -m helpers.lessons.beyond.sgd_study`)
 bayes       the Bayesian (MAP) reading, exact on Bayesian linear regression
 solvers     other inner solvers reach the same phi, and iMAML's meta-gradient with it
 panels      BayesPanel

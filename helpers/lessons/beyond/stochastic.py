@@ -9,8 +9,8 @@ CG on I + H/lam with the full support set) are unchanged.
 
 The study (about 5 minutes on one core; the notebook only loads its result):
 
-    python -m helpers.lessons.beyond.stochastic          # writes helpers/weights/sgd_study.json
-    python -m helpers.lessons.beyond.stochastic --quick  # a short smoke run, written to /tmp
+    python -m helpers.lessons.beyond.sgd_study          # writes helpers/weights/sgd_study.json
+    python -m helpers.lessons.beyond.sgd_study --quick  # a short smoke run, written to /tmp
 
 measures, over several seeds, (1) how fast each inner solver approaches phi* (steps and wall time),
 (2) how accurate the resulting meta-gradient is against the dense reference exact_imaml_grad at
@@ -164,7 +164,7 @@ def meta_train_stochastic(batch_size=None, *, iterations, seed, meta_batch=25, k
 
 
 # ---------------------------------------------------------------------------------------------
-# The study: python -m helpers.lessons.beyond.stochastic
+# The study: python -m helpers.lessons.beyond.sgd_study
 # ---------------------------------------------------------------------------------------------
 
 EVAL_SEED = 20_191_208  # the held-out tasks of helpers.pretrain: no training seed draws them
@@ -350,17 +350,17 @@ def run_study(config=CONFIG, theta=None, model=None, progress=True):
         "cpu_seconds": round(time.process_time() - cpu0, 1),  # on one core: torch uses 1 thread
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), "
                    f"torch {torch.__version__}",
-        "command": "python -m helpers.lessons.beyond.stochastic",
+        "command": "python -m helpers.lessons.beyond.sgd_study",
         # which shipped weights theta came from: a retrained model needs a new study
         "theta_sha256": pretrained_record(config["inner"]["model"])["sha256"] if shipped else None,
     }
 
 
 def load_study(path=None):
-    """The study's JSON (written by `python -m helpers.lessons.beyond.stochastic`; default STUDY_PATH)."""
+    """The study's JSON (written by `python -m helpers.lessons.beyond.sgd_study`; default STUDY_PATH)."""
     path = Path(path or STUDY_PATH)
     if not path.exists():
-        raise ValueError(f"no study at {path}: run `python -m helpers.lessons.beyond.stochastic` "
+        raise ValueError(f"no study at {path}: run `python -m helpers.lessons.beyond.sgd_study` "
                          "to produce it")
     return json.loads(path.read_text())
 
@@ -616,7 +616,3 @@ def main(argv=None):
     out.write_text(json.dumps(study) + "\n")
     print(f"wrote {out} in {study['seconds']:.0f} s ({study['cpu_seconds']:.0f} s of CPU)")
     print(conclusion(study))
-
-
-if __name__ == "__main__":
-    main()
