@@ -26,10 +26,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_peers $(BENCH_ARGS)
 
 pretrain: $(STAMP)
-	$(BIN)/python -m helpers.pretrain
+	$(BIN)/python -m helpers.lessons.pretrain
 
 sgd-study: $(STAMP)
-	$(BIN)/python -m helpers.stochastic
+	$(BIN)/python -m helpers.lessons.beyond.sgd_study
 
 clean-notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb

@@ -1,7 +1,8 @@
 """helpers: the library behind the course "Meta-learning with implicit gradients".
 
 Task-batched sinusoid regression, a functional MLP, MAML / first-order MAML / iMAML meta-gradients
-with their references, conjugate gradient, meta-training, evaluation, plots and widget panels.
+with their references, conjugate gradient, meta-training, evaluation, shipped weights, plots and the
+widget machinery. Each notebook's own experiments, panels and checkers are in helpers.lessons.
 """
 
 import os as _os

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .tasks import check_non_negative
+from .checks import check_non_negative
 
 
 @dataclass

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from .cg import conjugate_gradient
+from .checks import check_non_negative, check_positive
 from .inner import _as_batched, inner_solve, proximal_solve
 from .models import flatten, hvp_operator, loss_grad, mse, unflatten
-from .tasks import check_non_negative, check_positive
 
 
 @dataclass

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .cg import conjugate_gradient
+from .checks import check_non_negative, check_positive
 from .models import flatten, hvp_operator, loss_grad, mse, per_task, task_norm, unflatten
-from .tasks import check_non_negative, check_positive
 
 
 def _as_batched(params, x, y):

@@ -174,3 +174,8 @@ def per_task(params, n_tasks):
 def task_norm(tensors):
     """Euclidean norm of a per-task dict of tensors (leading task axis), shape (T,)."""
     return sum(t.pow(2).flatten(1).sum(1) for t in tensors.values()).sqrt()
+
+
+def relative_error(approx, exact):
+    """||approx - exact|| / ||exact|| along the last axis."""
+    return (approx - exact).norm(dim=-1) / exact.norm(dim=-1)

@@ -1,8 +1,11 @@
-"""Train, with fixed seeds, every model the notebooks load, and evaluate it on held-out tasks.
+"""Train the meta-learners (maml, fomaml, imaml) with fixed seeds, and evaluate each on held-out tasks.
 
-    python -m helpers.pretrain               # all models, into helpers/weights/
+    python -m helpers.pretrain               # the three, into helpers/weights/
     python -m helpers.pretrain --only maml   # a subset
     python -m helpers.pretrain --quick --out /tmp/w   # a short smoke run elsewhere
+
+Every model the notebooks load (these and the lessons' baselines) is trained by the same machinery
+with `python -m helpers.lessons.pretrain`, which takes the same flags.
 
 Each model gets helpers/weights/NAME.npz (parameters) and NAME.json (configuration, training time,
 evaluation). The evaluation uses 1,000 held-out tasks drawn from EVAL_SEED, a seed no training run
@@ -18,9 +21,7 @@ import torch
 
 from . import evaluation, pretrained
 from .inner import Adaptation
-from .multitask import PRETRAIN_SPECS as MULTITASK_SPECS
 from .training import meta_train
-from .transfer import pretrain_pooled
 
 EVAL_SEED = 20_191_208  # NeurIPS 2019 opening day; never a training seed
 EVAL = {"n_tasks": 1000, "k_shots": (5, 10, 20), "steps": (0, 1, 5, 10), "k_query": 100}
@@ -41,16 +42,7 @@ def _meta(method, iterations, outer_lr, seed, kwargs):
     return train
 
 
-def _transfer(iterations, seed):
-    def train(progress, scale):
-        config = {"iterations": int(iterations * scale), "tasks_per_batch": 25, "points_per_task": 10,
-                  "lr": 1e-3, "seed": seed}
-        model, params, _, seconds = pretrain_pooled(progress=progress, **config)
-        return model, params, seconds, config
-    return train
-
-
-def _standard_eval(rule):
+def standard_eval(rule):
     """Evaluation with the model's test-time adaptation rule (a helpers.inner.Adaptation)."""
     def run(model, params, k_shot, seed, n_tasks=EVAL["n_tasks"]):
         return evaluation.evaluate(model, params, n_tasks=n_tasks, k_shot=k_shot, steps=EVAL["steps"],
@@ -62,12 +54,10 @@ def _standard_eval(rule):
 
 # name -> (train(progress, scale) -> (model, params, seconds, config), evaluate(model, params, K, seed))
 SPECS = {
-    "maml": (_meta("maml", 30_000, 1e-3, 1, MAML), _standard_eval(Adaptation(0.01))),
-    "fomaml": (_meta("fomaml", 30_000, 1e-3, 2, MAML), _standard_eval(Adaptation(0.01))),
+    "maml": (_meta("maml", 30_000, 1e-3, 1, MAML), standard_eval(Adaptation(0.01))),
+    "fomaml": (_meta("fomaml", 30_000, 1e-3, 2, MAML), standard_eval(Adaptation(0.01))),
     "imaml": (_meta("imaml", 10_000, 1e-3, 3, IMAML),
-              _standard_eval(Adaptation(IMAML["inner_lr"], IMAML["lam"]))),
-    "transfer": (_transfer(20_000, 4), _standard_eval(Adaptation(0.01))),
-    **MULTITASK_SPECS,  # notebook 02: shared-trunk models on 1..50 tasks, and separate networks
+              standard_eval(Adaptation(IMAML["inner_lr"], IMAML["lam"]))),
 }
 
 
@@ -86,20 +76,21 @@ def evaluation_record(evaluate, model, params):
     return {**out, "mse": evaluate_record(evaluate, model, params)}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--only", default=",".join(SPECS), help="comma-separated model names")
+def main(argv=None, specs=SPECS, description=__doc__):
+    """The command line: train (or --reevaluate) the models of `specs` and write their records."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--only", default=",".join(specs), help="comma-separated model names")
     parser.add_argument("--out", default=str(pretrained.WEIGHTS), help="output folder")
     parser.add_argument("--quick", action="store_true", help="1%% of the iterations (smoke test)")
     parser.add_argument("--reevaluate", action="store_true",
                         help="keep the shipped weights; only evaluate them again and rewrite the records")
     args = parser.parse_args(argv)
     names = args.only.split(",")
-    unknown = set(names) - set(SPECS)
+    unknown = set(names) - set(specs)
     if unknown:
-        parser.error(f"unknown model(s) {sorted(unknown)}; available: {', '.join(SPECS)}")
+        parser.error(f"unknown model(s) {sorted(unknown)}; available: {', '.join(specs)}")
     for name in names:
-        train, evaluate = SPECS[name]
+        train, evaluate = specs[name]
         if args.reevaluate:
             model, params = pretrained.load_pretrained(name, args.out)
             kept = pretrained.pretrained_record(name, args.out)

@@ -1,7 +1,7 @@
 """Shipped meta-parameters: small .npz weight files plus a JSON record each, in helpers/weights/.
 
 Loaded without pickle (np.load(allow_pickle=False)); a file whose checksum or shapes do not match its
-record is reported, never silently loaded. Regenerate everything with `python -m helpers.pretrain`.
+record is reported, never silently loaded. `python -m helpers.lessons.pretrain` regenerates them all.
 """
 
 import hashlib
@@ -16,10 +16,6 @@ from .inner import Adaptation
 
 WEIGHTS = Path(__file__).parent / "weights"
 
-# class name in a record -> "module:attribute" (imported on demand)
-MODEL_CLASSES = {"MLP": "helpers.models:MLP", "SoftplusMLP": "helpers.models:SoftplusMLP",
-                 "MultiHeadMLP": "helpers.multitask:MultiHeadMLP"}
-
 
 def available():
     """Names of the shipped models."""
@@ -31,14 +27,15 @@ def _sha256(path):
 
 
 def save_pretrained(name, model, params, record, folder=WEIGHTS):
-    """Write folder/name.npz and folder/name.json (record + model class, config and checksum)."""
+    """Write folder/name.npz and folder/name.json (record + model class "module:QualName", config and
+    checksum)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     npz = folder / f"{name}.npz"
     np.savez(npz, **{k: v.detach().cpu().numpy() for k, v in params.items()})
     record = {
         "name": name,
-        "model": {"class": type(model).__name__, "config": model.config()},
+        "model": {"class": f"{type(model).__module__}:{type(model).__qualname__}", "config": model.config()},
         "sha256": _sha256(npz),
         **record,
     }
@@ -56,8 +53,12 @@ def pretrained_record(name, folder=WEIGHTS):
 
 
 def _model(record):
-    module, attr = MODEL_CLASSES[record["model"]["class"]].split(":")
-    return getattr(importlib.import_module(module), attr)(**record["model"]["config"])
+    """The record's model: its class "module:QualName" (imported only from helpers) and config."""
+    path = record["model"]["class"]
+    module, _, name = path.partition(":")
+    if not module.startswith("helpers."):
+        raise ValueError(f"model class {path!r} is not from helpers: not imported")
+    return getattr(importlib.import_module(module), name)(**record["model"]["config"])
 
 
 def adapter(name, folder=WEIGHTS):
@@ -84,7 +85,7 @@ def load_pretrained(name, folder=WEIGHTS):
     if not npz.exists() or _sha256(npz) != record["sha256"]:
         raise ValueError(
             f"weights file {npz} is missing or corrupted (checksum differs from {name}.json); "
-            "regenerate it with `python -m helpers.pretrain`"
+            "regenerate it with `python -m helpers.lessons.pretrain`"
         )
     model = _model(record)
     with np.load(npz, allow_pickle=False) as z:

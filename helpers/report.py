@@ -1,7 +1,7 @@
 """The MAML paper's 5-shot sinusoid table, side by side with this course's recorded figures.
 
 Paper figures: Finn et al. 2017, appendix (sinusoid, 5-shot, MSE after 1 / 5 / 10 gradient steps).
-Course figures: the evaluation recorded by `python -m helpers.pretrain` in helpers/weights/*.json.
+Course figures: the evaluation recorded by `python -m helpers.lessons.pretrain` in helpers/weights/*.json.
 """
 
 from .pretrained import available, pretrained_record

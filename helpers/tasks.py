@@ -10,25 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-
-def check_positive(**kwargs):
-    """Raise ValueError naming the first argument that is not > 0."""
-    for name, value in kwargs.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
-
-
-def check_non_negative(**kwargs):
-    """Raise ValueError naming the first argument that is < 0."""
-    for name, value in kwargs.items():
-        if not value >= 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
-
-
-def check_range(name, low_high):
-    low, high = low_high
-    if not low <= high:
-        raise ValueError(f"{name} must be (low, high) with low <= high, got {low_high}")
+from .checks import check_int, check_range
 
 
 @dataclass(frozen=True)
@@ -97,8 +79,7 @@ class SinusoidTasks:
         if k_query is None:
             k_query = k_support
         for name, value in (("n_tasks", n_tasks), ("k_support", k_support), ("k_query", k_query)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            check_int(name, value, 1)
         g = make_generator(generator)
         amp = self._uniform((n_tasks,), self.amplitude, g, dtype)
         phase = self._uniform((n_tasks,), self.phase, g, dtype)

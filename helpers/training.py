@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import trange
 
+from .checks import check_positive
 from .imaml import imaml_grad
 from .maml import maml_grad
 from .models import MLP
-from .tasks import SinusoidTasks, check_positive, make_generator
+from .tasks import SinusoidTasks, make_generator
 
 METHODS = ("maml", "fomaml", "imaml")
 

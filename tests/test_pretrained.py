@@ -6,22 +6,8 @@ import shutil
 import pytest
 
 from helpers import pretrain
-from helpers.pretrained import WEIGHTS, available, load_pretrained, pretrained_record
+from helpers.pretrained import WEIGHTS, load_pretrained, pretrained_record
 from helpers.report import maml_paper_table, ratio_to_paper
-
-FRESH_SEED = 777  # neither a training seed nor the recorded evaluation's seed
-
-
-def test_every_model_the_notebooks_load_is_shipped():
-    assert set(pretrain.SPECS) <= set(available()), sorted(set(pretrain.SPECS) - set(available()))
-
-
-@pytest.mark.parametrize("name", sorted(pretrain.SPECS))
-def test_shipped_model_matches_its_recorded_5_shot_mse_on_fresh_tasks(name):
-    model, params = load_pretrained(name)
-    recorded = pretrained_record(name)["evaluation"]["mse"]["K=5"]["10"]["mean"]
-    fresh = pretrain.SPECS[name][1](model, params, 5, FRESH_SEED)[10].mean
-    assert abs(fresh - recorded) <= 0.2 * recorded, (fresh, recorded)
 
 
 def test_recorded_evaluation_is_reproduced_exactly():
@@ -40,15 +26,6 @@ def test_maml_reproduces_the_paper_table_within_1_25x():
     assert max(ratio_to_paper(rows, "transfer")) <= 1.25
     assert min(ratio_to_paper(rows, "transfer")) >= 0.8
     assert "MAML paper" in markdown and "this course" in markdown
-
-
-def test_pretrain_command_with_the_same_seed_reproduces_its_figures(tmp_path):
-    runs = []
-    for out in (tmp_path / "a", tmp_path / "b"):
-        pretrain.main(["--only", "maml", "--quick", "--out", str(out)])
-        runs.append(json.loads((out / "maml.json").read_text()))
-    assert runs[0]["evaluation"] == runs[1]["evaluation"]
-    assert runs[0]["sha256"] == runs[1]["sha256"]
 
 
 def test_unknown_name_lists_the_available_models():
@@ -71,4 +48,13 @@ def test_weights_that_do_not_fit_the_model_are_reported(tmp_path):
     record["model"]["config"]["sizes"] = [1, 20, 20, 1]
     (tmp_path / "maml.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="does not match"):
+        load_pretrained("maml", folder=tmp_path)
+
+
+def test_a_record_naming_a_class_outside_helpers_is_refused(tmp_path):
+    shutil.copy(WEIGHTS / "maml.npz", tmp_path)
+    record = json.loads((WEIGHTS / "maml.json").read_text())
+    record["model"]["class"] = "os:system"
+    (tmp_path / "maml.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="not from helpers"):
         load_pretrained("maml", folder=tmp_path)

@@ -1,0 +1,16 @@
+"""Lesson 06, beyond iMAML (notebooks/06_beyond_imaml.ipynb): the talk's open questions, by
+experiment.
+
+stochastic  an SGD inner loop, and the study of it (`python -m helpers.lessons.beyond.sgd_study`)
+bayes       the Bayesian (MAP) reading, exact on Bayesian linear regression
+solvers     other inner solvers reach the same phi, and iMAML's meta-gradient with it
+panels      BayesPanel
+exercises   the notebook's checkers
+"""
+
+from . import bayes, solvers, stochastic
+from .exercises import check_implicit_jacobian, check_posterior_mean
+from .panels import BayesPanel, family_mean_weights
+
+__all__ = ["bayes", "BayesPanel", "check_implicit_jacobian", "check_posterior_mean",
+           "family_mean_weights", "solvers", "stochastic"]

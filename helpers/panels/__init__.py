@@ -1,1 +1,0 @@
-"""Widget panels, one module per notebook topic (see helpers.widgets.Panel)."""
