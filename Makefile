@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,book]'
 	touch $(STAMP)
 
 lab: $(STAMP)
@@ -75,3 +75,11 @@ slides-html: $(STAMP) $(ASSETS)
 	PYTHONPATH=tools $(BIN)/jupyter nbconvert --config=lecture/nbconvert_slides.json \
 	    --to slides --execute notebooks/lecture_imaml.ipynb --output-dir=build/slides \
 	    --output=lecture_imaml
+
+# The course as a website (book/make_book.py): every notebook run afresh, the static slides linked,
+# MathJax and every script served by the site itself. Open build/book/_build/html/index.html.
+.PHONY: book
+
+book: $(STAMP) $(ASSETS)
+	@start=$$(date +%s) && $(MAKE) --no-print-directory slides-html && \
+	    $(BIN)/python book/make_book.py && echo "make book: $$(( $$(date +%s) - start )) s in all"
