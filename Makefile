@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make lab    opens the course in JupyterLab
-#   make test   runs every test (unit tests + every notebook with nbval)
+#   make test   runs every test (unit tests + every notebook with nbval) after `make book`
 # Each creates the local environment .venv on first use.
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: $(STAMP)
-	$(BIN)/ruff check helpers tests benchmarks lecture conftest.py
+test: $(STAMP) book
+	$(BIN)/ruff check helpers tests benchmarks lecture book tools conftest.py
 	$(BIN)/pytest --nbval-lax --nbval-current-env
 
 bench: $(STAMP)
