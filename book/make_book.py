@@ -6,7 +6,8 @@
    notebooks/), with HELPERS_STRICT_WIDGETS=1 as under `make test`: a cell that raises, or a
    widget callback that fails, stops the build.
 2. Turn each widget into its last figure and caption (tools/static_widgets.py, as the static deck
-   does) with a line saying the sliders need the notebook, and add a "Run this page" note.
+   does) with a line saying the sliders need the notebook; add a "Run this page" note under the
+   title.
 3. Jupyter Book 1.x (Sphinx) builds build/book/src/ (book/ plus those notebooks) into
    build/book/_build/html/.
 4. Copy in MathJax (from lecture/node_modules), the static slides (build/slides/) and the clean
@@ -62,8 +63,18 @@ def execute(path):
     NotebookClient(nb, timeout=CELL_TIMEOUT, store_widget_state=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     nb, _ = WidgetsToImages(live_note=LIVE_NOTE).preprocess(nb, {})
-    nb.cells.insert(1, nbformat.v4.new_markdown_cell(RUN_NOTE.format(name=path.name)))
+    add_run_note(nb, path.name)
     return nb
+
+
+def add_run_note(nb, name):
+    """The "Run this page" note under the page's title (the first cell's first line), else first."""
+    note, first = RUN_NOTE.format(name=name), nb.cells[0]
+    if first.cell_type == "markdown" and first.source.startswith("# "):
+        title, _, rest = first.source.partition("\n")
+        first.source = f"{title}\n\n{note}\n\n{rest}"
+    else:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(note))
 
 
 def main():
@@ -100,7 +111,7 @@ def main():
     files = [f for f in SITE.rglob("*") if f.is_file()]
     size = sum(f.stat().st_size for f in files) / 1e6
     print(f"book: notebooks ran in {t_run:.0f} s, Jupyter Book built the site in {t_sphinx:.0f} s; "
-          f"{SITE.relative_to(ROOT)}/index.html: {size:.1f} MB in {len(files)} files")
+          f"the site, {SITE.relative_to(ROOT)}/ (open index.html): {size:.1f} MB in {len(files)} files")
 
 
 if __name__ == "__main__":

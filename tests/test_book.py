@@ -48,9 +48,8 @@ def test_a_book_page_runs_in_its_folder_with_widgets_frozen_and_a_run_note(tmp_p
                      "panel",
                      "panel.children[1].value = '<b>lambda = 2</b>'")
     nb = make_book.execute(path)
-    assert nb.cells[1].cell_type == "markdown" and "Run this page" in nb.cells[1].source
-    assert f'href="{path.name}"' in nb.cells[1].source
-    cwd, widget = nb.cells[2].outputs[0], nb.cells[3].outputs[0]
+    assert "Run this page" in nb.cells[0].source
+    cwd, widget = nb.cells[1].outputs[0], nb.cells[2].outputs[0]
     assert cwd["text"].strip() == str(tmp_path)
     # The last state (lambda = 2), as static HTML, with the line about the live version.
     assert widget["data"].keys() == {"text/html"}
@@ -63,3 +62,17 @@ def test_a_cell_that_raises_stops_the_book(tmp_path):
     path = _notebook(tmp_path, "raise ValueError('broken notebook')")
     with pytest.raises(CellExecutionError, match="broken notebook"):
         make_book.execute(path)
+
+
+def test_the_run_note_goes_under_the_title_or_first():
+    titled = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 09 · A page\nIts story.")])
+    make_book.add_run_note(titled, "09_page.ipynb")
+    title, note, story = titled.cells[0].source.split("\n\n")
+    assert (title, story) == ("# 09 · A page", "Its story.")
+    assert note == make_book.RUN_NOTE.format(name="09_page.ipynb")
+    assert 'href="09_page.ipynb"' in note
+
+    untitled = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    make_book.add_run_note(untitled, "09_page.ipynb")
+    assert [c.cell_type for c in untitled.cells] == ["markdown", "code"]
+    assert untitled.cells[0].source == make_book.RUN_NOTE.format(name="09_page.ipynb")
