@@ -44,7 +44,8 @@ CELL_TIMEOUT = 600  # seconds: a guard against a hung cell, not a budget
 
 LIVE_NOTE = ("Static copy of an interactive panel: to move its sliders, run the notebook "
              "(see <em>Run this page</em> above).")
-RUN_NOTE = """:::{{note}} Run this page
+RUN_NOTE = """:::{{admonition}} Run this page
+:class: note
 This page is the notebook as it ran when the website was built; its panels do not move here.
 To run it and move the sliders: download <a href="{name}" download>{name}</a> and open it in
 JupyterLab in the course's environment (`make lab` in a copy of the repository, as in the
