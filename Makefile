@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make lab    opens the course in JupyterLab
-#   make test   runs every test (unit tests + every notebook with nbval)
+#   make test   runs every test (unit tests + every notebook with nbval) after `make book`
 # Each creates the local environment .venv on first use.
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -12,14 +12,14 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,book]'
 	touch $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: $(STAMP)
-	$(BIN)/ruff check helpers tests benchmarks lecture conftest.py
+test: $(STAMP) book
+	$(BIN)/ruff check helpers tests benchmarks lecture book tools conftest.py
 	$(BIN)/pytest --nbval-lax --nbval-current-env
 
 bench: $(STAMP)
@@ -46,7 +46,7 @@ PORT     ?= 8866
 ASSETS   := lecture/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: present slides lecture-assets
+.PHONY: present slides slides-html lecture-assets
 
 lecture-assets: $(ASSETS)
 
@@ -58,7 +58,12 @@ present: $(STAMP) $(ASSETS)
 	$(BIN)/voila --Voila.config_file_paths=lecture --Voila.root_dir=. --Voila.ip=127.0.0.1 \
 	    --port=$(PORT) notebooks/lecture_imaml.ipynb
 
-slides: $(STAMP) $(ASSETS)
+slides: slides-html
+	@if [ -x $(CHROMIUM) ]; then $(BIN)/python lecture/deck.py pdf build/slides/lecture_imaml.pdf; \
+	else echo "no $(CHROMIUM): skipped the PDF (apt-get install chromium)"; fi
+
+# The HTML deck alone (the website carries it)
+slides-html: $(STAMP) $(ASSETS)
 	rm -rf build/slides
 	mkdir -p build/slides/reveal.js/plugin/notes
 	cp -R lecture/node_modules/reveal.js/dist build/slides/reveal.js/dist
@@ -67,8 +72,14 @@ slides: $(STAMP) $(ASSETS)
 	cp lecture/node_modules/mathjax/es5/tex-svg-full.js build/slides/mathjax/
 	cp lecture/node_modules/requirejs/require.js lecture/node_modules/jquery/dist/jquery.min.js \
 	    build/slides/
-	PYTHONPATH=lecture $(BIN)/jupyter nbconvert --config=lecture/nbconvert_slides.json \
+	PYTHONPATH=tools $(BIN)/jupyter nbconvert --config=lecture/nbconvert_slides.json \
 	    --to slides --execute notebooks/lecture_imaml.ipynb --output-dir=build/slides \
 	    --output=lecture_imaml
-	@if [ -x $(CHROMIUM) ]; then $(BIN)/python lecture/deck.py pdf build/slides/lecture_imaml.pdf; \
-	else echo "no $(CHROMIUM): skipped the PDF (apt-get install chromium)"; fi
+
+# The course as a website (book/make_book.py): every notebook run afresh, the static slides linked,
+# MathJax and every script served by the site itself. Open build/book/_build/html/index.html.
+.PHONY: book
+
+book: $(STAMP) $(ASSETS)
+	@start=$$(date +%s) && $(MAKE) --no-print-directory slides-html && \
+	    $(BIN)/python book/make_book.py && echo "make book: $$(( $$(date +%s) - start )) s in all"

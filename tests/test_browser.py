@@ -6,8 +6,12 @@
   redraws its figure (caption and image bytes) within 1 s.
 - A content notebook in JupyterLab: its widgets render as widgets, not as their text repr (which
   is what an ipywidgets / jupyterlab_widgets mismatch looks like).
+- The course website (`make book`, build/book/), served on 127.0.0.1 with every other host
+  refused: the landing page, notebooks 00 and 05 and the static slides load from the site alone,
+  with their figures, math and frozen panels drawn.
 
-Without /usr/bin/chromium (`.ci/run` installs it) the tests skip; under CI=true they fail instead.
+Without /usr/bin/chromium (`.ci/run` installs it), or without a built website, the tests skip;
+under CI=true they fail instead.
 Screenshots and the measured timings (browser_timings.json) go to artifacts/.
 """
 
@@ -26,7 +30,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lecture"))
+sys.path.insert(0, str(ROOT / "book"))
 import deck  # noqa: E402  (lecture/deck.py: the `make present` server and the browser set-up)
+import make_book  # noqa: E402  (book/make_book.py: what `make book` builds, and where)
 
 ARTIFACTS = ROOT / "artifacts"
 SLIDE_SECONDS = 5.0  # every slide renders within this long after navigation
@@ -256,4 +262,96 @@ def test_jupyterlab_renders_notebook_widgets_as_widgets(browser, lab_url):
     assert not reprs, f"widgets shown as their text repr (an ipywidgets mismatch?): {reprs}"
     failed = [t[:200] for t in texts if "Error displaying widget" in t or "Failed to load" in t]
     assert not failed, f"widgets failed to render: {failed}"
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def book_url(browser):
+    if not (make_book.SITE / "index.html").exists():
+        _unavailable(f"no website in {make_book.SITE.relative_to(ROOT)}: run `make book` "
+                     "(`make test` builds it first)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    cmd = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port := deck.free_port()),
+           "--directory", str(make_book.SITE)]
+    with open(ARTIFACTS / "book-server.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deck.wait_http(url + "index.html", proc, 30, ARTIFACTS / "book-server.log",
+                           what="http.server")
+            yield url
+        finally:
+            deck._stop(proc)
+
+
+# After MathJax's first typesetting pass: [math elements, typeset ones, TeX errors].
+_MATH = """async () => {
+  await window.MathJax.startup.promise;
+  const math = Array.from(document.querySelectorAll('.math'));
+  return [math.length, math.filter(m => m.querySelector('mjx-container')).length,
+          document.querySelectorAll('mjx-merror').length];
+}"""
+_BROKEN_IMAGES = """() => Array.from(document.querySelectorAll('article img'))
+  .filter(im => !(im.complete && im.naturalWidth > 0)).map(im => im.src.slice(0, 80))"""
+
+
+def _open_book_page(page, url):
+    """Load a page of the site; wait for MathJax; check that its math and images rendered."""
+    page.goto(url, wait_until="load")
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    n_math, typeset, errors = page.evaluate(_MATH)
+    assert typeset == n_math and errors == 0, f"{url}: {typeset} of {n_math} formulas typeset, " \
+                                              f"{errors} TeX errors"
+    assert page.evaluate(_BROKEN_IMAGES) == [], f"{url}: images that did not load"
+    return n_math
+
+
+def test_book_renders_offline_with_figures_math_and_frozen_panels(browser, book_url):
+    page, blocked = deck.offline_page(browser)
+    page.set_default_timeout(30_000)
+    failed, errors = [], []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    # The landing page: the README's course description, a link to every notebook, the slides.
+    _open_book_page(page, book_url)
+    article = page.locator("article")
+    assert "Quick start" in article.inner_text() and "Presenting the lecture" in article.inner_text()
+    for path in make_book.toc_notebooks():
+        href = f"notebooks/{path.stem}.html"
+        assert article.locator(f'a[href="{href}"]').count() >= 1, f"the landing page lacks {href}"
+    slides = article.locator(f'a[href="slides/{deck.DECK.stem}.slides.html"]')
+    assert slides.count() == 1, "the landing page does not link the static slides"
+    page.screenshot(path=str(ARTIFACTS / "book-landing.png"), full_page=True)
+
+    # Two notebook pages: figures, math, each panel frozen with its note, the clean notebook.
+    for name in ("00_toy_problem", "05_imaml"):
+        n_math = _open_book_page(page, f"{book_url}notebooks/{name}.html")
+        assert n_math > 0, f"{name}: no math on the page"
+        assert article.locator(".cell_output img").count() >= 1, f"{name}: no figure"
+        assert article.locator(".static-widget-image").count() >= 1, f"{name}: no frozen panel"
+        assert article.locator(".static-widget-note").count() >= 1, f"{name}: no note on the panels"
+        assert page.locator('script[type*="jupyter.widget"]').count() == 0, "widget JSON left over"
+        run = article.locator(".admonition", has_text="Run this page")
+        download = run.locator(f'a[href="{name}.ipynb"]')
+        assert download.count() == 1, f"{name}: no 'Run this page' note with the notebook"
+        got = page.request.get(f"{book_url}notebooks/{name}.ipynb")
+        assert got.ok, f"{name}.ipynb is not served"
+        assert all(c.get("outputs", []) == [] for c in got.json()["cells"]), "not the clean notebook"
+        page.screenshot(path=str(ARTIFACTS / f"book-{name}.png"))
+
+    # Notebook 05's explorer: its last figure and caption, with the line about the live version.
+    explorer = article.locator("section[id^='the-explorer']")
+    assert explorer.locator(".static-widget-image").count() == 1
+    assert explorer.locator(".static-widget-note").count() == 1
+    assert "lambda" in explorer.locator(".static-widget-html").first.inner_text().replace("λ", "lambda")
+    explorer.screenshot(path=str(ARTIFACTS / "book-05-explorer.png"))
+
+    # The static slides, served by the site too.
+    page.goto(f"{book_url}slides/{deck.DECK.stem}.slides.html", wait_until="load")
+    page.wait_for_selector(".reveal.ready mjx-container", state="attached")  # math typeset
+
+    assert not blocked, f"requests that would leave this machine: {blocked}"
+    assert not failed, f"requests the site could not answer: {failed}"
+    assert not errors, f"page errors: {errors}"
     page.close()

@@ -17,7 +17,8 @@ def split(requirement):
 
 def pyproject_requirements():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = project["dependencies"] + project["optional-dependencies"]["test"]
+    reqs = project["dependencies"] + [r for extra in project["optional-dependencies"].values()
+                                      for r in extra]
     return dict(split(r) for r in reqs)
 
 
