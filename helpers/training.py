@@ -23,6 +23,29 @@ class History:
     seconds: float = 0.0
 
 
+class InnerSolveMonitor:
+    """An on_step callback for meta_train: how iMAML's inner solves ended over the last `tail` of
+    `iterations` meta-iterations. summary(): the fraction of solves that met ||grad G_i|| <= delta
+    (Algorithm 2's premise), quantiles of ||grad G_i||, gradient evaluations per solve."""
+
+    def __init__(self, delta, iterations, tail=500):
+        self.delta, self.first, self.norms, self.evals = delta, iterations - tail, [], []
+
+    def __call__(self, iteration, info):
+        if iteration >= self.first and hasattr(info, "inner_grad_norm"):
+            self.norms.append(info.inner_grad_norm.double())
+            self.evals.append(info.inner_grad_evals.double())
+
+    def summary(self):
+        if not self.norms:
+            return None
+        norms, evals = torch.cat(self.norms), torch.cat(self.evals)
+        return {"delta": self.delta, "iterations": len(self.norms), "solves": norms.numel(),
+                "met_delta": (norms <= self.delta).double().mean().item(),
+                "grad_norm_quantiles": {str(q): norms.quantile(q).item() for q in (0.1, 0.5, 0.9, 0.99)},
+                "grad_evals": evals.mean().item()}
+
+
 def meta_gradient(method, model, params, batch, **kwargs):
     """Dispatch to maml_grad / maml_grad(first_order=True) / imaml_grad, or call `method` itself
     when it is a function f(model, params, batch, **kwargs); returns (grad, info)."""

@@ -1,8 +1,8 @@
 """The tuning study: iMAML's lam, inner solver, step size and steps, and MAML's, chosen fairly.
 
-    python -m helpers.tuning                # both stages (about 1.5 h on 2 cores), resumable
-    python -m helpers.tuning --workers 1    # one process
-    python -m helpers.tuning --quick --out /tmp/study   # a smoke run
+    python -m helpers.lessons.imaml.tuning_study              # both stages, resumable
+    python -m helpers.lessons.imaml.tuning_study --workers 1  # one process
+    python -m helpers.lessons.imaml.tuning_study --quick --out /tmp/study.json   # a smoke run
 
 Fair by construction. Every configuration trains from the same initialisation on the same task stream
 (seed STUDY_SEED) with the same meta-batch (25 tasks, K = 10), Adam 1e-3 and the same number of
@@ -37,13 +37,14 @@ from pathlib import Path
 
 import torch
 
-from .evaluation import adaptation_errors, summarize
-from .inner import Adaptation
-from .models import MLP, SoftplusMLP
-from .tasks import SinusoidTasks
-from .training import meta_train
+from helpers.evaluation import adaptation_errors, summarize
+from helpers.inner import Adaptation
+from helpers.models import MLP, SoftplusMLP
+from helpers.pretrained import WEIGHTS
+from helpers.tasks import SinusoidTasks
+from helpers.training import InnerSolveMonitor, meta_train
 
-STUDY_PATH = Path(__file__).parent / "weights" / "tuning_study.json"
+STUDY_PATH = WEIGHTS / "tuning_study.json"
 STUDY_SEED = 11  # initialisation and task stream of every configuration (not a shipped model's seed)
 VAL_SEED = 2_718_281  # validation tasks: neither a training seed nor the test tasks' EVAL_SEED
 VALIDATION = {"n_tasks": 1000, "k_shot": 5, "k_query": 100, "steps": 10}
@@ -119,20 +120,14 @@ def run_config(config):
     """Train one configuration and score it on the validation tasks: a JSON-ready record."""
     torch.set_num_threads(1)
     model = network(config)
-    tail = {"met": [], "norms": [], "evals": []}
-
-    def on_step(it, info):
-        if it >= config["iterations"] - TAIL and hasattr(info, "inner_grad_norm"):
-            tail["met"].append((info.inner_grad_norm <= DELTA).double().mean().item())
-            tail["norms"].append(info.inner_grad_norm.double())
-            tail["evals"].append(info.inner_grad_evals.double().mean().item())
+    monitor = InnerSolveMonitor(DELTA, config["iterations"], TAIL)
 
     record = {"config": config, "family": family(config), "label": label(config),
               "load_before": os.getloadavg()[0]}
     t0 = time.perf_counter()
     try:
         _, params, hist = meta_train(config["method"], model, iterations=config["iterations"],
-                                     seed=STUDY_SEED, progress=False, on_step=on_step, **META,
+                                     seed=STUDY_SEED, progress=False, on_step=monitor, **META,
                                      **method_kwargs(config))
     except FloatingPointError as err:
         return {**record, "status": f"diverged: {err}", "val": None}
@@ -144,11 +139,10 @@ def run_config(config):
                   seconds_per_iteration=round(seconds / config["iterations"], 5),
                   load_after=os.getloadavg()[0], train_loss_tail=sum(hist.loss[-TAIL:]) / TAIL,
                   val={"curve": [s.mean for s in curve], **curve[-1].as_dict()})
-    if tail["met"]:
-        norms = torch.cat(tail["norms"])
-        record.update(met_delta=sum(tail["met"]) / len(tail["met"]),
-                      grad_norm_quantiles={str(q): norms.quantile(q).item() for q in (0.1, 0.5, 0.9, 0.99)},
-                      inner_grad_evals=sum(tail["evals"]) / len(tail["evals"]))
+    solves = monitor.summary()
+    if solves:
+        record.update(met_delta=solves["met_delta"], grad_norm_quantiles=solves["grad_norm_quantiles"],
+                      inner_grad_evals=solves["grad_evals"])
     return record
 
 
@@ -212,6 +206,65 @@ def stage2_configs(records, stage1, stage2):
     return configs
 
 
+ARMS = {  # (family, network): the curves of the study's figure
+    ("imaml-gd", "relu"): ("iMAML, gradient descent, ReLU", "o", "-"),
+    ("imaml-gd", "softplus"): ("iMAML, gradient descent, softplus", "o", ":"),
+    ("imaml-hf", "relu"): ("iMAML, Hessian-free, ReLU", "s", "-"),
+    ("imaml-hf", "softplus"): ("iMAML, Hessian-free, softplus", "s", ":"),
+}
+
+
+def best_per_lam(records, fam, activation, iterations):
+    """{lam: the best record of (family, network) at that lam}, by validation MSE (qualifying first)."""
+    lams = sorted({r["config"]["lam"] for r in records if r["family"] == fam})
+    best = {lam: select([r for r in records if r["config"].get("lam") == lam], fam, 1, activation, iterations,
+                        qualified=False) for lam in lams}
+    return {lam: b[0] for lam, b in best.items() if b}
+
+
+def plot_study(study, axes=None):
+    """(a) validation MSE after 10 adaptation iterations against lam, the best setting of each iMAML
+    arm at each lam (filled: its inner solves met delta on >= MIN_MET_DELTA of the tasks), and MAML's
+    best configuration; (b) the fraction of training inner solves that met delta. Stage 1."""
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import COLORS
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    stage1 = study["settings"]["stage1"] if "settings" in study else STAGE1_ITERATIONS
+    records = study["records"]
+    for (fam, act), (name, marker, ls) in ARMS.items():
+        best = best_per_lam(records, fam, act, stage1)
+        if not best:
+            continue
+        lams = sorted(best)
+        val = [best[lam]["val"]["mean"] for lam in lams]
+        met = [best[lam]["met_delta"] for lam in lams]
+        color = COLORS["imaml"] if act == "softplus" else "#8c3a00"
+        axes[0].plot(lams, val, ls, color=color, lw=1)
+        axes[1].plot(lams, met, ls, color=color, lw=1)
+        for lam, v, m in zip(lams, val, met):
+            face = color if m >= MIN_MET_DELTA else "white"
+            axes[0].plot(lam, v, marker, color=color, mfc=face, ms=6)
+            axes[1].plot(lam, m, marker, color=color, mfc=face, ms=6)
+        axes[0].plot([], [], ls + marker, color=color, label=name)
+    maml = select(records, "maml", 1, iterations=stage1)
+    if maml:
+        v = maml[0]["val"]
+        axes[0].axhspan(v["mean"] - v["ci"], v["mean"] + v["ci"], color=COLORS["maml"], alpha=0.15, lw=0)
+        axes[0].axhline(v["mean"], color=COLORS["maml"], lw=1.5,
+                        label=f"best MAML ({label(maml[0]['config'])})")
+    axes[0].set(xscale="log", yscale="log", xlabel=r"$\lambda$",
+                ylabel="validation MSE after 10 iterations", title=f"(a) {stage1:,} meta-iterations each")
+    axes[1].axhline(MIN_MET_DELTA, color="0.5", lw=1, ls="--")
+    axes[1].set(xscale="log", xlabel=r"$\lambda$", ylim=(-0.03, 1.03),
+                ylabel=rf"training solves with $\|\nabla G\| \leq {DELTA:g}$",
+                title=r"(b) the inner solve meets $\delta$ (filled: $\geq$ " + f"{MIN_MET_DELTA:.0%})")
+    axes[0].legend(fontsize=7)
+    return axes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--out", default=str(STUDY_PATH), help="the JSON record (resumed if it exists)")
@@ -232,6 +285,10 @@ def main(argv=None):
                          "min_met_delta": MIN_MET_DELTA, "tail": TAIL, "stage1": stage1, "stage2": stage2,
                          "torch": torch.__version__}
     out.write_text(json.dumps(study, indent=1) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    plot_study(study)[0].figure.savefig(out.with_suffix(".png"), dpi=110, bbox_inches="tight")
     for fam in GRIDS:
         best = select(study["records"], fam, 1, iterations=stage2)
         print(f"best {fam}: "
