@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make lab    opens the course in JupyterLab
 #   make test   runs every test (unit tests + every notebook with nbval)
-# Each creates the local environment .venv on first use.
+# Each creates the local environment .venv on first use, with the exact versions of constraints.txt.
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,10 +9,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: lab test bench pretrain sgd-study clean-notebooks clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 lab: $(STAMP)
