@@ -1,18 +1,19 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make lab    opens the course in JupyterLab
 #   make test   runs every test (unit tests + every notebook with nbval) after `make book`
-# Each creates the local environment .venv on first use.
+# Each creates the local environment .venv on first use, with the exact versions of constraints.txt.
+#   make doctor checks this machine before class (python -m helpers.doctor)
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test bench pretrain sgd-study clean-notebooks clean
+.PHONY: lab test doctor bench pretrain sgd-study clean-notebooks clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,book]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,book]'
 	touch $(STAMP)
 
 lab: $(STAMP)
@@ -21,6 +22,9 @@ lab: $(STAMP)
 test: $(STAMP) book
 	$(BIN)/ruff check helpers tests benchmarks lecture book tools conftest.py
 	$(BIN)/pytest --nbval-lax --nbval-current-env
+
+doctor: $(STAMP)
+	$(BIN)/python -m helpers.doctor
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_peers $(BENCH_ARGS)
