@@ -36,7 +36,7 @@ sgd-study: $(STAMP)
 	$(BIN)/python -m helpers.lessons.beyond.sgd_study
 
 clean-notebooks: $(STAMP)
-	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb $(wildcard solutions/*.ipynb)
 
 clean:
 	rm -rf $(VENV)
