@@ -24,13 +24,7 @@ def adaptation_errors(model, params, batch, steps, lr=0.01, lam=0.0, rule=None):
     rule: a helpers.inner.Adaptation (default: Adaptation(lr, lam): gradient steps of size lr, or
     iMAML's gradient-descent solver when lam > 0). A diverged task's entries are inf or NaN.
     """
-    rule = rule or Adaptation(lr, lam)
-    if rule.lam:  # the solver restarts from theta for every n (its objective is anchored there)
-        phis = [rule(model, params, batch, n) for n in range(steps + 1)]
-    else:
-        phis = [params]
-        for _ in range(steps):
-            phis.append(rule(model, phis[-1], batch, 1))
+    phis = (rule or Adaptation(lr, lam)).path(model, params, batch, steps)
     return torch.stack([mse(model, phi, batch.x_te, batch.y_te) for phi in phis]).detach()
 
 

@@ -96,14 +96,15 @@ def _where(mask, a, b):
     return {k: torch.where(mask.view(-1, *[1] * (a[k].dim() - 1)), a[k], b[k]) for k in a}
 
 
-def proximal_solve(model, params, x, y, lam, lr, max_steps, delta):
+def proximal_solve(model, params, x, y, lam, lr, max_steps, delta, trace=None):
     """iMAML's inner solve (Algorithm 2, step 3): phi_i with ||grad G_i(phi_i)|| <= delta.
 
     Gradient descent from phi = theta, at most max_steps iterations; each task stops as soon as
     its own gradient norm is below delta. A step that would increase G_i is rejected and that
     task's step size halved, so the solve never diverges. Where G_i is strongly convex (H_i + lam I
     positive definite), ||phi - phi*|| <= ||grad G_i|| / (lam + smallest eigenvalue of H_i):
-    delta controls the distance to the exact minimiser.
+    delta controls the distance to the exact minimiser. `trace`, a list, receives (flat phi (T, P),
+    ||grad G|| (T,)) after every iteration.
     """
     check_positive(lam=lam, lr=lr)
     check_non_negative(max_steps=max_steps, delta=delta)
@@ -131,7 +132,40 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta):
         G = torch.where(accept, G_trial, G)
         steps += accept
         norms.append(task_norm(g))
+        if trace is not None:
+            trace.append((flatten(phi, batch_dims=1), norms[-1]))
     return ProximalSolution(phi, steps, torch.stack(norms), evals)
+
+
+def _newton_step(model, phi, theta, x, y, lam, G, g, norm, mu, cg_steps):
+    """One damped Newton step on G_i for each of the given tasks (see hessian_free_solve).
+    Returns (phi, G, g, accepted, full step taken, mu, gradient evaluations), per task."""
+    like = {k: v[0] for k, v in theta.items()}
+    flat_g = flatten(g, batch_dims=1)
+    hvp = hvp_operator(model, phi, x, y, like)
+    shift = (lam + mu).unsqueeze(-1)
+    # inexact Newton: CG to a relative residual of min(0.1, ||grad G||) keeps convergence
+    # superlinear without solving each system to rounding error
+    newton = conjugate_gradient(lambda u: shift * u + hvp(u), flat_g, cg_steps, norm * norm.clamp(max=0.1))
+    evals = 2 * newton.steps_taken
+    # CG's iterate before an indefinite direction still descends unless it is 0; else the step of
+    # the system without H
+    d = torch.where(((flat_g * newton.x).sum(-1) > 0).unsqueeze(-1), newton.x, flat_g / shift)
+    slope = (flat_g * d).sum(-1)
+    t = torch.ones_like(norm)
+    ok = torch.zeros_like(norm, dtype=torch.bool)
+    rounding = 16 * torch.finfo(G.dtype).eps * G.abs()
+    for _ in range(30):  # Armijo backtracking, per task (at rounding level, no decrease is asked)
+        evals += ~ok
+        trial = {k: p - unflatten(t.unsqueeze(-1) * d, like)[k] for k, p in phi.items()}
+        G_trial, g_trial = proximal_objective(model, trial, theta, x, y, lam)
+        ok = G_trial <= G - 1e-4 * t * slope + rounding
+        if ok.all():
+            break
+        t = torch.where(ok, t, t / 2)
+    full = ok & (t == 1) & ~newton.non_positive_curvature
+    mu = torch.where(full, mu / 4, torch.clamp(4 * mu, min=0.1 * lam))
+    return (_where(ok, trial, phi), torch.where(ok, G_trial, G), _where(ok, g_trial, g), ok, mu, evals)
 
 
 def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, phi=None, trace=None):
@@ -140,16 +174,16 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
         d_i = (H_i + (lam + mu_i) I)^-1 grad G_i(phi_i)     (cg_steps of CG, Hessian-vector products)
         phi_i <- phi_i - t_i d_i                             (t_i = 1, halved until G_i falls enough)
 
-    from phi = theta (or the warm start `phi`), each task stopping once ||grad G_i|| <= delta. The
-    damping mu_i (Levenberg-Marquardt) grows when CG finds the system indefinite or the full step
-    was cut, and shrinks after a full step: Newton near a minimiser, safe steps away from one.
-    `trace`, a list, receives (flat phi (T, P), ||grad G|| (T,)) after every step.
+    from phi = theta (or the warm start `phi`), each task stopping once ||grad G_i|| <= delta (only
+    the tasks still running are computed). The damping mu_i (Levenberg-Marquardt) grows when CG
+    finds the system indefinite or the full step was cut, and shrinks after a full step: Newton near
+    a minimiser, safe steps away from one. `trace`, a list, receives (flat phi (T, P), ||grad G||
+    (T,)) after every step.
     """
     check_positive(lam=lam)
     check_non_negative(max_steps=max_steps, delta=delta, cg_steps=cg_steps)
     x, y, _ = _as_batched(params, x, y)
     theta = {k: v.detach() for k, v in _lift(params, x.shape[0]).items()}
-    like = {k: v[0] for k, v in theta.items()}
     phi = dict(theta) if phi is None else {k: v.detach() for k, v in phi.items()}
     G, g = proximal_objective(model, phi, theta, x, y, lam)
     _check_finite(G, "the inner objective", "check the inputs for NaN or inf")
@@ -159,37 +193,17 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
     evals = torch.ones(n_tasks, dtype=torch.long)
     mu = torch.zeros(n_tasks, dtype=x.dtype)
     for _ in range(max_steps):
-        active = norms[-1] > delta
-        if not active.any():
+        i = (norms[-1] > delta).nonzero().squeeze(1)
+        if not len(i):
             break
-        flat_g = flatten(g, batch_dims=1)
-        hvp = hvp_operator(model, phi, x, y, like)
-        shift = (lam + mu).unsqueeze(-1)
-        # inexact Newton: CG to a relative residual of min(0.1, ||grad G||) keeps convergence
-        # superlinear without solving each system to rounding error
-        tol = torch.where(active, norms[-1] * torch.clamp(norms[-1], max=0.1), torch.inf)
-        newton = conjugate_gradient(lambda u, hvp=hvp, shift=shift: shift * u + hvp(u), flat_g, cg_steps, tol)
-        evals += active * 2 * newton.steps_taken
-        slope = (flat_g * newton.x).sum(-1)
-        # CG's iterate before an indefinite direction still descends unless it is 0; else the
-        # step of the system without H
-        d = torch.where((slope > 0).unsqueeze(-1), newton.x, flat_g / shift)
-        slope = (flat_g * d).sum(-1)
-        t = torch.where(active, 1.0, 0.0).to(x.dtype)
-        for _ in range(30):  # Armijo backtracking, per task
-            trial = {k: p - unflatten(t.unsqueeze(-1) * d, like)[k] for k, p in phi.items()}
-            G_trial, g_trial = proximal_objective(model, trial, theta, x, y, lam)
-            evals += t > 0
-            ok = (t == 0) | (G_trial <= G - 1e-4 * t * slope)
-            if ok.all():
-                break
-            t = torch.where(ok, t, t / 2)
-        accept = active & ok
-        full = accept & (t == 1) & ~newton.non_positive_curvature
-        mu = torch.where(full, mu / 4, torch.where(active, torch.clamp(4 * mu, min=0.1 * lam), mu))
-        phi, g = _where(accept, trial, phi), _where(accept, g_trial, g)
-        G = torch.where(accept, G_trial, G)
-        steps += accept
+        sub = {k: v[i] for k, v in phi.items()}, {k: v[i] for k, v in theta.items()}
+        phi_i, G_i, g_i, ok, mu_i, evals_i = _newton_step(model, *sub, x[i], y[i], lam, G[i],
+                                                         {k: v[i] for k, v in g.items()}, norms[-1][i],
+                                                         mu[i], cg_steps)
+        phi = {k: v.index_copy(0, i, phi_i[k]) for k, v in phi.items()}
+        g = {k: v.index_copy(0, i, g_i[k]) for k, v in g.items()}
+        G, mu = G.index_copy(0, i, G_i), mu.index_copy(0, i, mu_i)
+        steps, evals = steps.index_add(0, i, ok.long()), evals.index_add(0, i, evals_i)
         norms.append(task_norm(g))
         if trace is not None:
             trace.append((flatten(phi, batch_dims=1), norms[-1]))
@@ -199,49 +213,64 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
 INNER_SOLVERS = ("gd", "hessian_free")
 
 
-def inner_solve(model, params, x, y, lam, delta, solver="gd", inner_lr=0.01, inner_steps=16, cg_steps=10):
+def inner_solve(model, params, x, y, lam, delta, solver="gd", inner_lr=0.01, inner_steps=16, cg_steps=10,
+                trace=None):
     """Algorithm 2, step 3 with the named solver: proximal_solve ("gd": inner_steps gradient steps of
     size inner_lr at most) or hessian_free_solve ("hessian_free": inner_steps Newton steps of
     cg_steps CG steps each at most)."""
     if solver == "gd":
-        return proximal_solve(model, params, x, y, lam, inner_lr, inner_steps, delta)
+        return proximal_solve(model, params, x, y, lam, inner_lr, inner_steps, delta, trace)
     if solver == "hessian_free":
-        return hessian_free_solve(model, params, x, y, lam, inner_steps, delta, cg_steps)
+        return hessian_free_solve(model, params, x, y, lam, inner_steps, delta, cg_steps, trace=trace)
     raise ValueError(f"solver must be one of {INNER_SOLVERS}, got {solver!r}")
 
 
 @dataclass(frozen=True)
 class Adaptation:
-    """A test-time adaptation rule phi = Alg(theta, D^tr) run for `steps` iterations, task-batched:
-    lam = 0: gradient steps of size lr on L_tr (MAML's inner loop, no safeguard);
-    lam > 0: iterations of iMAML's inner solver `solver` on G (delta = 0: every iteration runs).
-    A task whose gradient steps diverge gets a non-finite phi (evaluation counts it)."""
+    """A test-time adaptation rule phi = Alg(theta, D^tr) run for at most `steps` iterations,
+    task-batched: lam = 0: gradient steps of size lr on L_tr (MAML's inner loop, no safeguard);
+    lam > 0: iterations of iMAML's inner solver `solver` on G, as in meta-training: a task stops once
+    ||grad G|| <= delta (delta = 0: every iteration runs). A task whose gradient steps diverge gets a
+    non-finite phi (evaluation counts it)."""
 
     lr: float = 0.01
     lam: float = 0.0
     solver: str = "gd"
     cg_steps: int = 10
+    delta: float = 0.0
 
     def __post_init__(self):
         check_positive(lr=self.lr)
-        check_non_negative(lam=self.lam)
+        check_non_negative(lam=self.lam, delta=self.delta)
         if self.solver not in INNER_SOLVERS:
             raise ValueError(f"solver must be one of {INNER_SOLVERS}, got {self.solver!r}")
 
     def __call__(self, model, params, batch, steps):
+        return self.path(model, params, batch, steps)[-1]
+
+    def path(self, model, params, batch, steps):
+        """[phi after 0, 1, ..., steps iterations] (the first is theta, with a task axis)."""
+        theta = _lift(params, batch.n_tasks)
         if self.lam:
-            return inner_solve(model, params, batch.x_tr, batch.y_tr, self.lam, 0.0, self.solver, self.lr,
-                               steps, self.cg_steps).phi
-        return adapt(model, params, batch.x_tr, batch.y_tr, steps, self.lr, check=False)
+            trace = []
+            inner_solve(model, params, batch.x_tr, batch.y_tr, self.lam, self.delta, self.solver, self.lr,
+                        steps, self.cg_steps, trace)
+            phis = [theta] + [unflatten(flat, {k: v[0] for k, v in theta.items()}) for flat, _ in trace]
+            return phis + phis[-1:] * (steps + 1 - len(phis))  # every task stopped at delta early
+        phis = [theta]
+        for _ in range(steps):
+            phis.append(adapt(model, phis[-1], batch.x_tr, batch.y_tr, 1, self.lr, check=False))
+        return phis
 
     def describe(self):
         if not self.lam:
             return f"n gradient steps of size {self.lr} on L_tr"
+        stop = f", each task stopping once ||grad G|| <= {self.delta:g}" if self.delta else ""
         if self.solver == "gd":
             return (f"n iterations of gradient descent on L_tr + lam/2 ||phi - theta||^2 (lam = {self.lam}, "
-                    f"step {self.lr}, a step that would raise the objective rejected and halved)")
+                    f"step {self.lr}, a step that would raise the objective rejected and halved{stop})")
         return (f"n Hessian-free (Newton-CG) iterations on L_tr + lam/2 ||phi - theta||^2 (lam = {self.lam}, "
-                f"at most {self.cg_steps} CG steps each, backtracking line search)")
+                f"at most {self.cg_steps} CG steps each, backtracking line search{stop})")
 
     def as_dict(self):
         return asdict(self)

@@ -12,7 +12,7 @@ from helpers.lessons.maml import cost
 
 from . import figure2, spectrum
 from .exercises import check_conjugate_gradient, check_hvp, check_quadratic_phi_star, check_slider_predictions
-from .panels import LAM_VALUES, ExplorerPanel, explorer_tasks
+from .panels import ExplorerPanel, explorer_tasks, lam_values
 
 __all__ = ["check_conjugate_gradient", "check_hvp", "check_quadratic_phi_star", "check_slider_predictions",
-           "cost", "ExplorerPanel", "explorer_tasks", "figure2", "LAM_VALUES", "spectrum"]
+           "cost", "ExplorerPanel", "explorer_tasks", "figure2", "lam_values", "spectrum"]

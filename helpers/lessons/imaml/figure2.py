@@ -3,20 +3,19 @@
 (a) Accuracy. The exact implicit meta-gradient of task i is
         g_i* = (I + H_i*/lam)^-1 grad L_test_i(phi_i*),   phi_i* = argmin_phi G_i(phi),
         G_i(phi) = L_tr_i(phi) + (lam/2) ||phi - theta||^2                   (iMAML eqs. 4 and 6)
-    with phi_i* solved to ||grad G_i|| <= 1e-12 (gradient descent, then Newton steps) and H_i*
-    formed densely. Against it, as the work k grows:
+    with phi_i* solved to ||grad G_i|| <= 1e-12 (the Hessian-free solver, run long, in float64) and
+    H_i* formed densely. Against it, as the work k grows:
         MAML      backprop through k gradient steps on G_i      maml_grad(..., lam=lam)
         FO-MAML   grad L_test_i(phi_k), the Jacobian taken as I   maml_grad(..., first_order=True)
         iMAML     k conjugate-gradient steps at phi_i*          (Algorithm 2, step 5)
 (b) Cost. Memory autograd holds for backprop and time per meta-gradient as the number of inner
     steps grows, MAML against iMAML (lessons.maml.cost, measured on this machine).
 
-ReLU networks are only piecewise smooth: for most tasks G_i has its minimum on a hinge (a support
-point exactly at a ReLU kink of the second layer), where no gradient, Hessian or implicit gradient
-exists and no solver drives ||grad G_i|| to zero. `reference` reports which tasks have a smooth
-minimiser (`smooth`), and `SoftplusMLP` is the same network with every ReLU replaced by a softplus
-of sharpness beta, on which the theory's smoothness assumption holds; it runs the shipped ReLU
-meta-parameters unchanged.
+The implicit function theorem needs a smooth L_tr. The shipped iMAML network is smooth (softplus);
+a ReLU network is only piecewise smooth, and G_i often has its minimum on a hinge (a support point
+exactly at a ReLU kink), where no gradient, Hessian or implicit gradient exists and no solver drives
+||grad G_i|| to zero: `second_layer_preactivations` finds such hinges. `Reference.converged` says
+whether the reference solve reached CONVERGED_TOL.
 """
 
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import torch
 
 from helpers.checks import check_positive
 from helpers.imaml import hvp_operator, query_grad, task_hessians
-from helpers.inner import hessian_free_solve, proximal_solve
+from helpers.inner import hessian_free_solve
 from helpers.lessons.maml import cost
 from helpers.maml import maml_grad
 from helpers.models import flatten, relative_error
@@ -36,8 +35,7 @@ from helpers.plots import COLORS
 from .spectrum import cg_path, extreme_eigenvalues
 
 SOLVE_TOL = 1e-12  # the inner solve of the reference stops at this ||grad G||
-SMOOTH_TOL = 1e-6  # reached: a smooth minimiser (1e-8 to 1e-14 here, by rounding); hinge minima stall >= 1e-3
-SMOOTH_BETA = 20.0  # softplus sharpness: |softplus - relu| <= log(2)/beta = 0.035 per unit
+CONVERGED_TOL = 1e-6  # reached: a smooth minimiser (1e-8 to 1e-14, by rounding); hinges stall >= 1e-3
 
 
 def second_layer_preactivations(phi, x):
@@ -47,16 +45,14 @@ def second_layer_preactivations(phi, x):
     return h1 @ phi["w1"].transpose(-1, -2) + phi["b1"].unsqueeze(-2)
 
 
-def solve_inner_exactly(model, params, x, y, lam, lr, warm_steps=200, newton_steps=15, tol=SOLVE_TOL,
-                        phi=None, newton_cg_steps=300, history=None):
-    """phi_i* = argmin G_i as accurately as float64 allows: `warm_steps` of gradient descent from
-    theta (or start at `phi`), then the Hessian-free solver (helpers.inner.hessian_free_solve) with
-    up to newton_cg_steps CG steps per Newton step. Returns (phi, ||grad G_i(phi_i)|| (T,));
-    `history`, a list, receives (flat phi (T, P), ||grad G|| (T,)) after every Newton step.
+def solve_inner_exactly(model, params, x, y, lam, newton_steps=30, tol=SOLVE_TOL, phi=None,
+                        newton_cg_steps=300, history=None):
+    """phi_i* = argmin G_i as accurately as float64 allows: the Hessian-free solver
+    (helpers.inner.hessian_free_solve) from theta (or from `phi`) with up to newton_cg_steps CG steps
+    per Newton step. Returns (phi, ||grad G_i(phi_i)|| (T,)); `history`, a list, receives (flat phi
+    (T, P), ||grad G|| (T,)) after every Newton step.
     """
-    check_positive(lam=lam, lr=lr)
-    if phi is None:
-        phi = proximal_solve(model, params, x, y, lam, lr, warm_steps, tol).phi
+    check_positive(lam=lam)
     sol = hessian_free_solve(model, params, x, y, lam, newton_steps, tol, newton_cg_steps, phi=phi,
                              trace=history)
     return sol.phi, sol.final_grad_norm
@@ -81,26 +77,25 @@ def exact_implicit_grads(model, phi, batch, lam):
 class Reference:
     """The exact implicit meta-gradient per task, and how trustworthy it is.
 
-    phi: phi_i* (task axis first); grad_norm (T,) = ||grad G_i(phi_i*)||; smooth (T,) bool: a
-    smooth minimiser was found; positive_definite (T,): I + H_i*/lam is;
+    phi: phi_i* (task axis first); grad_norm (T,) = ||grad G_i(phi_i*)||; converged (T,) bool: the
+    solve reached CONVERGED_TOL (a smooth minimiser); positive_definite (T,): I + H_i*/lam is;
     v (T, P) = grad L_test_i(phi_i*); g (T, P) = g_i*.
     """
 
     phi: dict
     grad_norm: torch.Tensor
-    smooth: torch.Tensor  # grad_norm <= SMOOTH_TOL
+    converged: torch.Tensor  # grad_norm <= CONVERGED_TOL
     positive_definite: torch.Tensor
     v: torch.Tensor
     g: torch.Tensor
 
 
-def reference(model, params, batch, lam, lr, warm_steps=200, newton_steps=15, phi=None,
-              newton_cg_steps=300):
+def reference(model, params, batch, lam, newton_steps=30, phi=None, newton_cg_steps=300):
     """Reference for the tasks of `batch` (float64 recommended): accurate phi*, then dense g*."""
-    phi, norm = solve_inner_exactly(model, params, batch.x_tr, batch.y_tr, lam, lr, warm_steps,
-                                    newton_steps, phi=phi, newton_cg_steps=newton_cg_steps)
+    phi, norm = solve_inner_exactly(model, params, batch.x_tr, batch.y_tr, lam, newton_steps, phi=phi,
+                                    newton_cg_steps=newton_cg_steps)
     g, v, pd = exact_implicit_grads(model, phi, batch, lam)
-    return Reference(phi, norm, norm <= SMOOTH_TOL, pd, v, g)
+    return Reference(phi, norm, norm <= CONVERGED_TOL, pd, v, g)
 
 
 def stable_step(model, params, batch, lam, phi, margin=1.5):
