@@ -264,6 +264,26 @@ def test_check_zero_prediction_mse_accepts_exact_formula_and_rejects_mean_square
     assert "NotImplementedError" in capsys.readouterr().out
 
 
+def test_check_zero_prediction_mse_accepts_the_textbook_formula(capsys):
+    """E[A^2] = (b^3 - a^3) / (3 (b - a)) for A ~ U[a, b]: right whenever a < b, as the exercise says
+    (it divided by zero on a case with a_low = a_high, which the checker no longer asks)."""
+    def textbook(a_low, a_high):
+        return (a_high**3 - a_low**3) / (6 * (a_high - a_low))
+
+    assert check_zero_prediction_mse(textbook) is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda a, b: (a * a + a * b + b * b) / 3,  # E[A^2]: forgot E_b[sin^2] = 1/2
+    lambda a, b: (b**3 - a**3) / (6 * (b - a)) * 2 / math.pi,  # a sin average instead of sin^2
+    lambda a, b: (b - a) ** 2 / 24,  # the variance of A, halved
+    lambda a, b: 4.25,  # the course's value, whatever the amplitudes
+], ids=["no-half", "sin-average", "variance", "constant"])
+def test_check_zero_prediction_mse_rejects_wrong_formulas(wrong):
+    assert check_zero_prediction_mse(wrong) is False
+
+
 def test_zero_prediction_reference_matches_monte_carlo():
     """The checker's quadrature agrees with sampling the course's own task distribution."""
     batch = SinusoidTasks().sample(20_000, 1, 50, generator=0, dtype=torch.float64)
