@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import MLP, SinusoidTasks, flatten, mse
+from helpers import MLP, SinusoidTasks, flatten, mean_ci, mse
 from helpers.lessons.toy.exercises import (
     check_count_params,
     check_zero_prediction_mse,
@@ -60,6 +60,23 @@ def test_fit_from_scratch_single_task_matches_batched_and_drops_task_axis(five_s
     assert single["w1"].shape == (40, 40) and batched["w1"].shape == (3, 40, 40)
     for k in single:
         torch.testing.assert_close(single[k], batched[k][1], rtol=1e-4, atol=1e-5)
+
+
+def test_paired_comparison_with_predicting_zero_shown_in_notebook_00():
+    """Section 6 of notebook 00, on its 100 tasks (seed 2): worse than y = 0 for K <= 5, better from 10."""
+    pool = SinusoidTasks().sample(100, 40, 100, generator=2)
+    zero = pool.y_te.pow(2).mean(dim=(1, 2))
+    for k in (1, 2, 5, 10, 20, 40):
+        phi = fit_from_scratch(pool.x_tr[:, :k], pool.y_tr[:, :k], seed=0)
+        delta = mse(MODEL, phi, pool.x_te, pool.y_te) - zero
+        mean, ci = mean_ci(delta)
+        worse = int((delta > 0).sum())
+        if k <= 5:  # measured +5.35 +- 2.05, +10.94 +- 3.83, +3.52 +- 2.15
+            assert mean - ci > 0, f"K = {k}"
+        else:  # measured -2.60 +- 0.79 (worse on 5 tasks), -3.87 +- 0.63 (0), -4.00 +- 0.65 (0)
+            assert mean + ci < 0 and worse <= 10, f"K = {k}"
+        if k == 5:  # "worse on only about half of the tasks": measured 51 of 100
+            assert 35 <= worse <= 65
 
 
 class AutogradOnly:
