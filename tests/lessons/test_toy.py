@@ -293,10 +293,10 @@ def test_check_zero_prediction_mse_accepts_the_textbook_formula(capsys):
 
 @pytest.mark.parametrize("wrong", [
     lambda a, b: (a * a + a * b + b * b) / 3,  # E[A^2]: forgot E_b[sin^2] = 1/2
-    lambda a, b: (b**3 - a**3) / (6 * (b - a)) * 2 / math.pi,  # a sin average instead of sin^2
+    lambda a, b: (b**3 - a**3) / 6,  # forgot the uniform density 1 / (b - a) in E[A^2]
     lambda a, b: (b - a) ** 2 / 24,  # the variance of A, halved
     lambda a, b: 4.25,  # the course's value, whatever the amplitudes
-], ids=["no-half", "sin-average", "variance", "constant"])
+], ids=["no-half", "no-density", "variance", "constant"])
 def test_check_zero_prediction_mse_rejects_wrong_formulas(wrong):
     assert check_zero_prediction_mse(wrong) is False
 
