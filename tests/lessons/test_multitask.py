@@ -17,6 +17,7 @@ from helpers.lessons.multitask.heads import (
     N_TASKS,
     POOL,
     PRETRAIN_SPECS,
+    RIDGE_LAM,
     SEPARATE,
     MultiHeadMLP,
     design_matrix,
@@ -26,6 +27,7 @@ from helpers.lessons.multitask.heads import (
     head_mse,
     mean_head,
     model_name,
+    ridge_head_errors,
     train_multitask,
     training_tasks,
 )
@@ -119,6 +121,27 @@ def test_train_multitask_is_seeded_and_lowers_the_loss():
     assert sum(losses[-10:]) < 0.7 * sum(losses[:10])
 
 
+def test_train_multitask_is_the_loop_written_in_notebook_02():
+    tasks = SinusoidTasks()
+    amplitude, phase = training_tasks(5)
+    net = MultiHeadMLP(5)
+    params = {k: p.requires_grad_() for k, p in net.init(5).items()}
+    opt = torch.optim.Adam(params.values(), lr=3e-3)
+    g = torch.Generator().manual_seed(6)
+    losses = []
+    for _ in range(30):
+        x = -5 + 10 * torch.rand(5, 20, 1, generator=g)
+        f = net.features(params, x) @ params["head_w"].transpose(-1, -2) + params["head_b"].unsqueeze(-2)
+        loss = (f - tasks.function(x, amplitude, phase)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    _, lesson_params, lesson_losses, _ = train_multitask(amplitude, phase, iterations=30, progress=False)
+    assert lesson_losses == losses
+    assert all(torch.equal(lesson_params[k], params[k].detach()) for k in params)
+
+
 def test_pretrain_specs_cover_every_slider_value_and_run_as_a_smoke_test():
     assert set(PRETRAIN_SPECS) == {model_name(m) for m in N_TASKS} | {SEPARATE}
     assert model_name(20) == "multitask"
@@ -181,6 +204,12 @@ def test_tradeoff_numbers_shown_in_notebook_02(shipped, table):
     assert 1 <= int(hurt.sum()) <= 25  # a per-task trade-off: measured 12 of 50 tasks lose
     # mostly small amplitudes: measured mean amplitude 1.60 (hurt) vs 3.15 (helped)
     assert amplitude[:50][hurt].mean() < amplitude[:50][~hurt].mean() - 0.5
+    # the notebook's count: most of the tasks that lose are in the half with the smallest amplitudes
+    small = amplitude[:50].argsort().argsort() < 25
+    assert int((hurt & small).sum()) > int(hurt.sum()) / 2  # measured 10 of the 12
+    for m in (20, 50):  # "the paired difference and its whole interval are below 0"
+        mean, ci = mean_ci(table[m]["shared"] - table[m]["separate"])
+        assert mean + ci < 0, f"M = {m}"  # measured -0.0066 +- 0.0032, -0.0057 +- 0.0021
 
 
 def test_trained_heads_vary_along_about_two_directions(shipped):
@@ -206,10 +235,73 @@ def test_new_head_vs_transfer_vs_scratch_numbers_shown_in_notebook_02(shipped):
         assert head * (1 + gap) < min(tuned, scratch, steps), f"K = {k}"
 
 
+def _paired(a, b):
+    mean, ci = mean_ci(a - b)
+    return mean, ci, int((a < b).sum())
+
+
+def test_paired_claims_of_notebook_02_new_head_vs_the_rest(shipped):
+    """Section 6: the closed-form head minus each other method, on the same tasks."""
+    model, params = shipped[0][20]
+    transfer = load_pretrained("transfer")
+    for k in (5, 10, 20):
+        batch = held_out_batch(k)
+        head = ridge_head_errors(model, params, batch, 1e-3)
+        others = {"head_gd": head_gradient_steps(model, params, batch, 10, head_lr(model, params))[10],
+                  "transfer": transfer_errors(*transfer, batch, (10,))[10],
+                  "scratch": scratch_errors(batch)}
+        for name, other in others.items():
+            mean, ci, wins = _paired(head, other)
+            if (k, name) == (20, "scratch"):  # measured -0.45 +- 0.49, the head lower on 100 of 100
+                assert mean - ci < 0 < mean + ci and wins == 100
+            else:  # measured -1.08 to -5.80, lower on 83 to 100 of 100
+                assert mean + ci < 0 and wins > 70, f"K = {k}, {name}"
+
+
+def test_ridge_head_errors_are_the_closed_form_heads_query_errors(shipped):
+    model, params = shipped[0][20]
+    batch = held_out_batch(10)
+    errors = ridge_head_errors(model, params, batch)
+    w = fit_head(model, params, batch.x_tr, batch.y_tr, RIDGE_LAM)
+    assert torch.equal(errors, head_mse(model, params, w, batch.x_te, batch.y_te))
+    assert errors.shape == (100,) and 0.05 < errors.mean() < 0.15  # measured 0.088: "0.09 at K = 10"
+
+
+def test_gradient_steps_on_a_head_are_slow_as_notebook_02_measures(shipped):
+    """Section 6: ten steps of head_lr remove the error along G's first two eigenvectors, part of it
+    along the next two, and barely touch the rest."""
+    model, params = shipped[0][20]
+    phi = design_matrix(model, params, torch.linspace(-5, 5, 1001).view(1, -1, 1))[0].double()
+    lambdas = torch.linalg.eigvalsh(phi.T @ phi / phi.shape[0]).flip(0)
+    left = (1 - 2 * head_lr(model, params) * lambdas).pow(10)  # error left after 10 steps, per direction
+    assert left.abs().max() <= 1  # the step is stable along every direction
+    assert left[:2].abs().max() < 0.05  # measured 1e-4, 0.03
+    assert 0.2 < left[2] < 0.8 and 0.2 < left[3] < 0.8  # measured 0.34, 0.60
+    assert left[4:].min() > 0.8  # measured 0.90 and up
+
+
 def test_new_heads_on_a_one_task_trunk_are_worst(shipped):
     errors = new_head_errors(shipped[0], k_shots=(10, 20))
     for k, by_m in errors.items():  # measured K = 10: M = 1 1.26, others 0.09-0.33
         assert by_m[1][0] > 2 * max(v[0] for m, v in by_m.items() if m > 1), f"K = {k}"
+
+
+def test_paired_claims_of_notebook_02_between_trunks(shipped):
+    """Section 7 (optional): M = 1 against M = 20, and M = 50 against M = 5, on the same tasks."""
+    models = shipped[0]
+    for k in (5, 10, 20):
+        batch = held_out_batch(k)
+        err = {m: ridge_head_errors(*models[m], batch) for m in (1, 5, 20, 50)}
+        # measured K = 5, 10, 20: +5.10 +- 1.95 (M = 1 lower on 21), +1.17 +- 0.56 (12), +0.94 +- 1.47 (1)
+        mean, ci, wins = _paired(err[1], err[20])
+        assert wins < 50, f"K = {k}"  # "worse on most tasks for every K"
+        if k in (5, 10):
+            assert mean - ci > 0  # "worse on average for K = 5 and 10"
+        else:
+            assert mean - ci < 0  # "at K = 20 a few large errors widen the interval to 0"
+        # measured -0.17 +- 0.30 (M = 50 lower on 62), -0.02 +- 0.06 (74), -0.00 +- 0.01 (79)
+        mean, ci, wins = _paired(err[50], err[5])
+        assert mean - ci < 0 < mean + ci and wins > 50, f"K = {k}"  # "lower on most, within noise"
 
 
 # ----------------------------------------------------------------------------------- the widgets
@@ -269,7 +361,7 @@ def test_check_subspace_head_accepts_the_solution_and_rejects_slips(shipped, cap
     model, params = shipped[0][20]
     assert check_subspace_head(_subspace, model, params)
     out = capsys.readouterr().out
-    assert "subspace head" in out and "ridge head" in out
+    assert "subspace head" in out and "ridge head" in out and "paired difference" in out
     assert not check_subspace_head(lambda phi, y, heads, r: _subspace(phi, y, heads, r, centre=False))
     assert not check_subspace_head(lambda *args: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().out

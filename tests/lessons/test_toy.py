@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import MLP, SinusoidTasks, flatten, mse
+from helpers import MLP, SinusoidTasks, flatten, mean_ci, mse
 from helpers.lessons.toy.exercises import (
     check_count_params,
     check_zero_prediction_mse,
@@ -60,6 +60,23 @@ def test_fit_from_scratch_single_task_matches_batched_and_drops_task_axis(five_s
     assert single["w1"].shape == (40, 40) and batched["w1"].shape == (3, 40, 40)
     for k in single:
         torch.testing.assert_close(single[k], batched[k][1], rtol=1e-4, atol=1e-5)
+
+
+def test_paired_comparison_with_predicting_zero_shown_in_notebook_00():
+    """Section 6 of notebook 00, on its 100 tasks (seed 2): worse than y = 0 for K <= 5, better from 10."""
+    pool = SinusoidTasks().sample(100, 40, 100, generator=2)
+    zero = pool.y_te.pow(2).mean(dim=(1, 2))
+    for k in (1, 2, 5, 10, 20, 40):
+        phi = fit_from_scratch(pool.x_tr[:, :k], pool.y_tr[:, :k], seed=0)
+        delta = mse(MODEL, phi, pool.x_te, pool.y_te) - zero
+        mean, ci = mean_ci(delta)
+        worse = int((delta > 0).sum())
+        if k <= 5:  # measured +5.35 +- 2.05, +10.94 +- 3.83, +3.52 +- 2.15
+            assert mean - ci > 0, f"K = {k}"
+        else:  # measured -2.60 +- 0.79 (worse on 5 tasks), -3.87 +- 0.63 (0), -4.00 +- 0.65 (0)
+            assert mean + ci < 0 and worse <= 10, f"K = {k}"
+        if k == 5:  # "worse on only about half of the tasks": measured 51 of 100
+            assert 35 <= worse <= 65
 
 
 class AutogradOnly:
@@ -262,6 +279,26 @@ def test_check_zero_prediction_mse_accepts_exact_formula_and_rejects_mean_square
     assert check_zero_prediction_mse(squared_mean) is False
     assert check_zero_prediction_mse(broken) is False
     assert "NotImplementedError" in capsys.readouterr().out
+
+
+def test_check_zero_prediction_mse_accepts_the_textbook_formula(capsys):
+    """E[A^2] = (b^3 - a^3) / (3 (b - a)) for A ~ U[a, b]: right whenever a < b, as the exercise says
+    (it divided by zero on a case with a_low = a_high, which the checker no longer asks)."""
+    def textbook(a_low, a_high):
+        return (a_high**3 - a_low**3) / (6 * (a_high - a_low))
+
+    assert check_zero_prediction_mse(textbook) is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda a, b: (a * a + a * b + b * b) / 3,  # E[A^2]: forgot E_b[sin^2] = 1/2
+    lambda a, b: (b**3 - a**3) / 6,  # forgot the uniform density 1 / (b - a) in E[A^2]
+    lambda a, b: (b - a) ** 2 / 24,  # the variance of A, halved
+    lambda a, b: 4.25,  # the course's value, whatever the amplitudes
+], ids=["no-half", "no-density", "variance", "constant"])
+def test_check_zero_prediction_mse_rejects_wrong_formulas(wrong):
+    assert check_zero_prediction_mse(wrong) is False
 
 
 def test_zero_prediction_reference_matches_monte_carlo():

@@ -5,14 +5,23 @@ heads      MultiHeadMLP, its training, new heads in closed form or by gradient s
 panels     the notebook's figures, TradeOffPanel and NewHeadPanel
 exercises  the notebook's checkers
 
-Uses helpers.lessons.transfer: the held-out tasks of notebooks 01-02 and the transfer and
-from-scratch baselines (finetune), and its checkers' as_tensor.
+Uses helpers.lessons.transfer: the held-out tasks of notebooks 01-02, the transfer and
+from-scratch baselines and the tables (finetune), and its checkers' as_tensor.
+ridge_head_errors gives the closed-form new head's per-task errors on any tasks (notebook 07 can
+set them beside the other methods on its own held-out tasks).
 """
 
-from helpers.lessons.transfer.finetune import held_out_batch, mse_table, scratch_errors, transfer_errors
+from helpers.lessons.transfer.finetune import (
+    held_out_batch,
+    mse_table,
+    paired_table,
+    scratch_errors,
+    transfer_errors,
+)
 
 from .exercises import check_ridge_head, check_subspace_head
 from .heads import (
+    RIDGE_LAM,
     MultiHeadMLP,
     design_matrix,
     fit_head,
@@ -21,6 +30,7 @@ from .heads import (
     head_mse,
     mean_head,
     per_task_mse,
+    ridge_head_errors,
     train_multitask,
     training_tasks,
 )
@@ -38,7 +48,7 @@ from .panels import (
 __all__ = [
     "check_ridge_head", "check_subspace_head", "design_matrix", "fit_head", "head_gradient_steps",
     "head_lr", "head_mse", "held_out_batch", "load_models", "mean_head", "mse_table", "MultiHeadMLP",
-    "new_head_errors", "NewHeadPanel", "per_task_mse", "plot_head_spectrum", "plot_new_head_errors",
-    "plot_tradeoff", "scratch_errors", "TradeOffPanel", "tradeoff_table", "train_multitask",
-    "training_tasks", "transfer_errors",
+    "new_head_errors", "NewHeadPanel", "paired_table", "per_task_mse", "plot_head_spectrum",
+    "plot_new_head_errors", "plot_tradeoff", "RIDGE_LAM", "ridge_head_errors", "scratch_errors",
+    "TradeOffPanel", "tradeoff_table", "train_multitask", "training_tasks", "transfer_errors",
 ]

@@ -103,9 +103,12 @@ def check_subspace_head(subspace_head, model=None, params=None, k_shot=5, n_task
         heads = model.head_matrix(params).double()
         ws = torch.stack([subspace_head(phi_tr[i], batch.y_tr[i, :, 0].double(), heads, 2)
                           for i in range(n_tasks)]).to(batch.x_tr.dtype)
-        sub = mean_ci(head_mse(model, params, ws, batch.x_te, batch.y_te))
-        ridge = mean_ci(head_mse(model, params, fit_head(model, params, batch.x_tr, batch.y_tr), batch.x_te,
-                                 batch.y_te))
+        sub_err = head_mse(model, params, ws, batch.x_te, batch.y_te)
+        ridge_err = head_mse(model, params, fit_head(model, params, batch.x_tr, batch.y_tr), batch.x_te,
+                             batch.y_te)
+        sub, ridge, delta = mean_ci(sub_err), mean_ci(ridge_err), mean_ci(sub_err - ridge_err)
         message += (f" {k_shot}-shot query MSE on {n_tasks} held-out tasks: r = 2 subspace head "
-                    f"{sub[0]:.3f} ± {sub[1]:.3f}, ridge head {ridge[0]:.3f} ± {ridge[1]:.3f}.")
+                    f"{sub[0]:.3f} ± {sub[1]:.3f}, ridge head {ridge[0]:.3f} ± {ridge[1]:.3f}; paired "
+                    f"difference on the same tasks {delta[0]:+.3f} ± {delta[1]:.3f}, the subspace head "
+                    f"lower on {int((sub_err < ridge_err).sum())} of {n_tasks}.")
     return report(True, message)

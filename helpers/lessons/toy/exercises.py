@@ -59,8 +59,11 @@ def check_zero_prediction_mse(zero_prediction_mse, rtol=0.01):
     """Exercise 2: zero_prediction_mse(a_low, a_high) = expected query MSE of predicting y = 0,
     averaged over the task distribution; compared with a midpoint-rule integral (accurate to
     ~1e-4 relative: rtol = 1% accepts the exact answer and rejects the slip E[A]^2 / 2, which is
-    3.6% off for A ~ U[1, 2] and 23% off for the course's A ~ U[0.1, 5])."""
-    cases = [(0.1, 5.0), (1.0, 2.0), (2.0, 2.0), (0.0, 3.0)]
+    3.6% off for A ~ U[1, 2] and 23% off for the course's A ~ U[0.1, 5]).
+
+    Every case has a_low < a_high, as the exercise states: the textbook form of E[A^2],
+    (a_high^3 - a_low^3) / (3 (a_high - a_low)), is then as right as any other."""
+    cases = [(0.1, 5.0), (1.0, 2.0), (3.0, 3.5), (0.0, 3.0)]
     for a_low, a_high in cases:
         reference = zero_prediction_mse_reference(a_low, a_high)
         got, problem = call(zero_prediction_mse, a_low, a_high,

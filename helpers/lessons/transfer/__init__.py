@@ -16,6 +16,7 @@ from .finetune import (
     linearisation_errors,
     max_stable_lr,
     mse_table,
+    paired_table,
     pooled_optimum,
     pooled_optimum_mse,
     scratch_errors,
@@ -27,7 +28,7 @@ from .pooled import pretrain_pooled
 
 __all__ = [
     "check_linearised_loss", "check_pooled_optimum", "held_out_batch", "kernel_spectrum",
-    "linearisation_errors", "max_stable_lr", "mse_table", "plot_fine_tuning", "plot_held_out",
+    "linearisation_errors", "max_stable_lr", "mse_table", "paired_table", "plot_fine_tuning", "plot_held_out",
     "plot_kernel_modes", "plot_pooled_fit", "pooled_optimum", "pooled_optimum_mse", "pretrain_pooled",
     "scratch_errors", "step_size_probe", "transfer_errors", "TransferPanel",
 ]

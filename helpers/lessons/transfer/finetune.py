@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from helpers.evaluation import mean_ci
 from helpers.inner import adapt
 from helpers.lessons.toy.panels import SCRATCH_LR, SCRATCH_STEPS, fit_from_scratch
 from helpers.models import MLP, flatten, loss_grad, mse
@@ -203,6 +204,24 @@ def mse_table(rows, columns):
     lines = ["| | " + " | ".join(str(c) for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for label, values in rows.items():
         cells = [f"{values[c][0]:.2f} ± {values[c][1]:.2f}" if c in values else "" for c in columns]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(rows, columns):
+    """A markdown table of paired differences: rows {label: {column: delta}}, delta (T,) the per-task
+    differences a - b of two methods' errors on the same T tasks. Each cell: mean(delta) with its 95%
+    CI half-width, and in brackets on how many of the T tasks a has the lower error (delta < 0)."""
+    lines = ["| | " + " | ".join(str(c) for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for label, values in rows.items():
+        cells = []
+        for c in columns:
+            if c not in values:
+                cells.append("")
+                continue
+            delta = values[c]
+            mean, ci = mean_ci(delta)
+            cells.append(f"{mean:+.2f} ± {ci:.2f} ({int((delta < 0).sum())}/{delta.numel()})")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
