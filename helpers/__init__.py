@@ -15,7 +15,7 @@ if "OMP_NUM_THREADS" not in _os.environ:
     _torch.set_num_threads(1)
 
 from .cg import CGResult, conjugate_gradient
-from .evaluation import adaptation_errors, evaluate, mean_ci
+from .evaluation import Summary, adaptation_errors, evaluate, mean_ci, summarize
 from .imaml import (
     IMAMLInfo,
     exact_imaml_grad,
@@ -24,19 +24,30 @@ from .imaml import (
     query_grad,
     task_hessians,
 )
-from .inner import ProximalSolution, adapt, proximal_grad, proximal_solve
+from .inner import (
+    Adaptation,
+    ProximalSolution,
+    adapt,
+    hessian_free_solve,
+    inner_solve,
+    proximal_grad,
+    proximal_objective,
+    proximal_solve,
+)
 from .maml import MetaInfo, fomaml_grad, maml_grad
-from .models import MLP, flatten, mse, per_task, task_norm, unflatten
+from .models import MLP, SoftplusMLP, flatten, mse, per_task, relative_error, task_norm, unflatten
 from .plots import COLORS, LABELS, style
-from .pretrained import load_pretrained, pretrained_record
+from .pretrained import adapter, load_pretrained, pretrained_record
 from .tasks import SinusoidTasks, TaskBatch, make_generator
-from .training import METHODS, History, meta_gradient, meta_train
+from .training import METHODS, History, InnerSolveMonitor, meta_gradient, meta_train
 
 __all__ = [
-    "adapt", "adaptation_errors", "CGResult", "COLORS", "conjugate_gradient", "evaluate",
-    "exact_imaml_grad", "flatten", "fomaml_grad", "History", "hvp_operator", "imaml_grad",
-    "IMAMLInfo", "LABELS", "load_pretrained", "make_generator", "maml_grad", "mean_ci",
-    "meta_gradient", "meta_train", "MetaInfo", "METHODS", "MLP", "mse", "per_task",
-    "pretrained_record", "proximal_grad", "proximal_solve", "ProximalSolution", "query_grad",
-    "SinusoidTasks", "style", "task_hessians", "task_norm", "TaskBatch", "unflatten",
+    "adapt", "Adaptation", "adaptation_errors", "adapter", "CGResult", "COLORS", "conjugate_gradient",
+    "evaluate", "exact_imaml_grad", "flatten", "fomaml_grad", "hessian_free_solve", "History",
+    "hvp_operator", "imaml_grad", "IMAMLInfo", "inner_solve", "InnerSolveMonitor", "LABELS",
+    "load_pretrained", "make_generator", "maml_grad", "mean_ci", "meta_gradient", "meta_train",
+    "MetaInfo", "METHODS", "MLP", "mse", "per_task", "pretrained_record", "proximal_grad",
+    "proximal_objective", "proximal_solve", "ProximalSolution", "query_grad", "relative_error",
+    "SinusoidTasks", "SoftplusMLP", "style", "Summary", "summarize", "task_hessians", "task_norm",
+    "TaskBatch", "unflatten",
 ]
