@@ -15,7 +15,7 @@ if "OMP_NUM_THREADS" not in _os.environ:
     _torch.set_num_threads(1)
 
 from .cg import CGResult, conjugate_gradient
-from .evaluation import Summary, adaptation_errors, evaluate, mean_ci, summarize
+from .evaluation import Paired, Summary, adaptation_errors, evaluate, mean_ci, paired, summarize
 from .imaml import (
     IMAMLInfo,
     exact_imaml_grad,
@@ -46,7 +46,7 @@ __all__ = [
     "evaluate", "exact_imaml_grad", "flatten", "fomaml_grad", "hessian_free_solve", "History",
     "hvp_operator", "imaml_grad", "IMAMLInfo", "inner_solve", "InnerSolveMonitor", "LABELS",
     "load_pretrained", "make_generator", "maml_grad", "mean_ci", "meta_gradient", "meta_train",
-    "MetaInfo", "METHODS", "MLP", "mse", "per_task", "pretrained_record", "proximal_grad",
+    "MetaInfo", "METHODS", "MLP", "mse", "Paired", "paired", "per_task", "pretrained_record", "proximal_grad",
     "proximal_objective", "proximal_solve", "ProximalSolution", "query_grad", "relative_error",
     "SinusoidTasks", "SoftplusMLP", "style", "Summary", "summarize", "task_hessians", "task_norm",
     "TaskBatch", "unflatten",

@@ -57,6 +57,33 @@ def summarize(errors):
     return Summary(mean, ci, errors.median().item(), int(diverged.sum()), errors.numel())
 
 
+@dataclass(frozen=True)
+class Paired:
+    """A paired comparison of two methods' query MSEs a and b on the same tasks: the mean of a - b
+    and its 95% CI half-width, and on how many tasks a is lower (wins_a) or higher (wins_b), over
+    the n tasks where neither diverged (`excluded` others)."""
+
+    mean: float
+    ci: float
+    wins_a: int
+    wins_b: int
+    n: int
+    excluded: int
+
+    def __str__(self):
+        return (f"{self.mean:+.3f} ± {self.ci:.3f} (lower on {self.wins_a} of {self.n} tasks, higher on "
+                f"{self.wins_b}" + (f"; {self.excluded} diverged tasks left out)" if self.excluded else ")"))
+
+
+def paired(a, b):
+    """Paired comparison of per-task query MSEs a and b (T,) measured on the same tasks."""
+    a, b = a.double(), b.double()
+    kept = torch.isfinite(a) & torch.isfinite(b) & (a <= DIVERGED_MSE) & (b <= DIVERGED_MSE)
+    mean, ci = mean_ci(a[kept] - b[kept])
+    return Paired(mean, ci, int((a[kept] < b[kept]).sum()), int((a[kept] > b[kept]).sum()),
+                  int(kept.sum()), int((~kept).sum()))
+
+
 def evaluate(model, params, n_tasks=1000, k_shot=5, steps=(0, 1, 5, 10), lr=0.01, lam=0.0,
              k_query=100, seed=12345, tasks=SinusoidTasks(), rule=None):
     """{n: Summary} over n_tasks held-out tasks after n adaptation steps (rule as in adaptation_errors)."""

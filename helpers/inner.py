@@ -104,7 +104,7 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta, trace=None):
     task's step size halved, so the solve never diverges. Where G_i is strongly convex (H_i + lam I
     positive definite), ||phi - phi*|| <= ||grad G_i|| / (lam + smallest eigenvalue of H_i):
     delta controls the distance to the exact minimiser. `trace`, a list, receives (flat phi (T, P),
-    ||grad G|| (T,)) after every iteration.
+    ||grad G|| (T,), gradient evaluations so far (T,)) after every iteration.
     """
     check_positive(lam=lam, lr=lr)
     check_non_negative(max_steps=max_steps, delta=delta)
@@ -133,7 +133,7 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta, trace=None):
         steps += accept
         norms.append(task_norm(g))
         if trace is not None:
-            trace.append((flatten(phi, batch_dims=1), norms[-1]))
+            trace.append((flatten(phi, batch_dims=1), norms[-1], evals.clone()))
     return ProximalSolution(phi, steps, torch.stack(norms), evals)
 
 
@@ -178,7 +178,7 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
     the tasks still running are computed). The damping mu_i (Levenberg-Marquardt) grows when CG
     finds the system indefinite or the full step was cut, and shrinks after a full step: Newton near
     a minimiser, safe steps away from one. `trace`, a list, receives (flat phi (T, P), ||grad G||
-    (T,)) after every step.
+    (T,), gradient evaluations so far (T,)) after every step.
     """
     check_positive(lam=lam)
     check_non_negative(max_steps=max_steps, delta=delta, cg_steps=cg_steps)
@@ -206,7 +206,7 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
         steps, evals = steps.index_add(0, i, ok.long()), evals.index_add(0, i, evals_i)
         norms.append(task_norm(g))
         if trace is not None:
-            trace.append((flatten(phi, batch_dims=1), norms[-1]))
+            trace.append((flatten(phi, batch_dims=1), norms[-1], evals.clone()))
     return ProximalSolution(phi, steps, torch.stack(norms), evals)
 
 
@@ -255,7 +255,7 @@ class Adaptation:
             trace = []
             inner_solve(model, params, batch.x_tr, batch.y_tr, self.lam, self.delta, self.solver, self.lr,
                         steps, self.cg_steps, trace)
-            phis = [theta] + [unflatten(flat, {k: v[0] for k, v in theta.items()}) for flat, _ in trace]
+            phis = [theta] + [unflatten(flat, {k: v[0] for k, v in theta.items()}) for flat, *_ in trace]
             return phis + phis[-1:] * (steps + 1 - len(phis))  # every task stopped at delta early
         phis = [theta]
         for _ in range(steps):

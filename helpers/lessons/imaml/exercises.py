@@ -171,40 +171,49 @@ def check_hvp(hvp):
 
 # ---------------------------------------------------------------- exercise: predict the sliders
 
+def slider_lambdas(panel):
+    """The two lam of the first prediction question: the explorer's lam / 8 and 2 lam."""
+    return {"small": panel.default_lam / 8, "large": 2 * panel.default_lam}
+
+
 def measured_slider_effects(panel, task=0):
     """What the two prediction questions ask, measured with the explorer `panel`: the residual
-    after 10 CG steps at lam = 0.5 and at lam = 4 (delta = 1e-3), and the meta-gradient error with
-    the most CG steps at delta = 1e-6 and at delta = 1e-2 (the panel's default lam)."""
-    res = {lam: panel.residuals(lam, 10, 1e-3, task)[-1].item() for lam in (0.5, 4.0)}
+    after 10 CG steps at the small and the large lam of slider_lambdas (delta = 1e-3), and the
+    meta-gradient error with the most CG steps at delta = 1e-6 and at delta = 1e-2 (the panel's
+    default lam)."""
+    res = {name: panel.residuals(lam, 10, 1e-3, task)[-1].item()
+           for name, lam in slider_lambdas(panel).items()}
     k = panel.max_cg_steps
     err = {d: panel.compute(panel.default_lam, k, d, task)["error"] for d in (1e-6, 1e-2)}
     return res, err
 
 
 def check_slider_predictions(panel, faster_cg_lambda, delta_effect, task=0):
-    """faster_cg_lambda: 0.5 or 4, the lam at which 10 CG steps shrink the residual more.
-    delta_effect: "rises", "falls" or "stays", what raising delta from 1e-6 to 1e-2 does to the
-    meta-gradient error with many CG steps. Both are measured with the explorer."""
+    """faster_cg_lambda: "small" or "large", the lam of slider_lambdas at which 10 CG steps shrink
+    the residual more. delta_effect: "rises", "falls" or "stays", what raising delta from 1e-6 to
+    1e-2 does to the meta-gradient error with many CG steps. Both are measured with the explorer."""
     if faster_cg_lambda is None or delta_effect is None:
-        return report(False, "set faster_cg_lambda (0.5 or 4) and delta_effect "
+        return report(False, "set faster_cg_lambda ('small' or 'large') and delta_effect "
                               "('rises', 'falls' or 'stays') before moving the sliders")
-    if faster_cg_lambda not in (0.5, 4) or delta_effect not in ("rises", "falls", "stays"):
-        return report(False, "faster_cg_lambda must be 0.5 or 4 and delta_effect one of "
+    if faster_cg_lambda not in ("small", "large") or delta_effect not in ("rises", "falls", "stays"):
+        return report(False, "faster_cg_lambda must be 'small' or 'large' and delta_effect one of "
                               "'rises', 'falls', 'stays'")
+    lams = slider_lambdas(panel)
     res, err = measured_slider_effects(panel, task)
-    faster = 0.5 if res[0.5] < res[4.0] else 4.0
+    faster = min(res, key=res.get)
     ratio = err[1e-2] / err[1e-6]
     effect = "rises" if ratio > 2 else ("falls" if ratio < 0.5 else "stays")
-    lines = [f"residual after 10 CG steps: {res[0.5]:.1e} at lam = 0.5, {res[4.0]:.1e} at lam = 4 "
-             "(a larger lam brings I + H/lam closer to I: better conditioned)",
+    lines = [f"residual after 10 CG steps: {res['small']:.1e} at lam = {lams['small']:g}, "
+             f"{res['large']:.1e} at lam = {lams['large']:g} (a larger lam brings I + H/lam closer to I: "
+             "better conditioned)",
              f"error with {panel.max_cg_steps} CG steps: {err[1e-6]:.1e} at delta = 1e-6, "
              f"{err[1e-2]:.1e} at delta = 1e-2 (CG solves the system at the phi the inner solver "
              "returned: a loose delta leaves phi, hence H and v, off, and no number of CG steps "
              "fixes that)"]
-    ok = float(faster_cg_lambda) == faster and delta_effect == effect
+    ok = faster_cg_lambda == faster and delta_effect == effect
     wrong = []
-    if float(faster_cg_lambda) != faster:
-        wrong.append(f"CG is faster at lam = {faster:g}")
+    if faster_cg_lambda != faster:
+        wrong.append(f"CG is faster at the {faster} lam ({lams[faster]:g})")
     if delta_effect != effect:
         wrong.append(f"the error {effect}")
     head = "both predictions hold" if ok else "measured: " + "; ".join(wrong)

@@ -46,15 +46,13 @@ def second_layer_preactivations(phi, x):
 
 
 def solve_inner_exactly(model, params, x, y, lam, newton_steps=30, tol=SOLVE_TOL, phi=None,
-                        newton_cg_steps=300, history=None):
+                        newton_cg_steps=300):
     """phi_i* = argmin G_i as accurately as float64 allows: the Hessian-free solver
     (helpers.inner.hessian_free_solve) from theta (or from `phi`) with up to newton_cg_steps CG steps
-    per Newton step. Returns (phi, ||grad G_i(phi_i)|| (T,)); `history`, a list, receives (flat phi
-    (T, P), ||grad G|| (T,)) after every Newton step.
+    per Newton step. Returns (phi, ||grad G_i(phi_i)|| (T,)).
     """
     check_positive(lam=lam)
-    sol = hessian_free_solve(model, params, x, y, lam, newton_steps, tol, newton_cg_steps, phi=phi,
-                             trace=history)
+    sol = hessian_free_solve(model, params, x, y, lam, newton_steps, tol, newton_cg_steps, phi=phi)
     return sol.phi, sol.final_grad_norm
 
 

@@ -89,20 +89,22 @@ class ExplorerPanel(Panel):
     gradient norms with the delta line, the CG residuals, and the meta-gradient's relative error
     against the exact implicit gradient (curve over CG steps, marker at the chosen k).
 
-    With no arguments: the shipped "imaml" network, meta-parameters, lam and inner solver (its CG
-    steps per Newton step; its budget of Newton steps is marked). precompute: (task, lam) pairs to
-    solve at construction rather than on first visit.
+    With no arguments: the shipped "imaml" network, meta-parameters, lam, delta and inner solver (its
+    CG steps per Newton step; its budget of Newton steps is marked). precompute: (task, lam) pairs
+    to solve at construction rather than on first visit.
     """
 
-    def __init__(self, model=None, params=None, tasks=None, lam=None, cg_steps=10, delta=1e-6, task=0,
+    def __init__(self, model=None, params=None, tasks=None, lam=None, cg_steps=10, delta=None, task=0,
                  solver_cg_steps=None, train_steps=None, max_cg_steps=MAX_CG_STEPS, cache_size=16,
                  precompute=()):
         if params is None:
             model, params = load_pretrained("imaml")
             config = pretrained_record("imaml")["config"]
             lam = config["lam"] if lam is None else lam
+            delta = config["delta"] if delta is None else delta
             solver_cg_steps = config["solver_cg_steps"] if solver_cg_steps is None else solver_cg_steps
             train_steps = config["inner_steps"] if train_steps is None else train_steps
+        delta = 1e-3 if delta is None else delta
         self.default_lam = 1.0 if lam is None else lam
         self.lam_values = lam_values(self.default_lam)
         self.solver_cg_steps = 10 if solver_cg_steps is None else solver_cg_steps
@@ -143,7 +145,7 @@ class ExplorerPanel(Panel):
         sol = hessian_free_solve(self.model, self.theta, b.x_tr, b.y_tr, lam, MAX_NEWTON_STEPS,
                                  DELTA_FLOOR, self.solver_cg_steps, trace=trace)
         start = torch.cat([v.reshape(1, -1) for v in self.theta.values()], dim=1)
-        phis = torch.cat([start] + [f for f, _ in trace])
+        phis = torch.cat([start] + [f for f, *_ in trace])
         # the reference: the same solve, continued with exact Newton steps to ||grad G|| <= 1e-12
         ref = reference(self.model, self.theta, b, lam, phi=sol.phi)
         with torch.no_grad():

@@ -206,6 +206,29 @@ def stage2_configs(records, stage1, stage2):
     return configs
 
 
+def load_study(path=STUDY_PATH):
+    """The study's JSON record (written by `python -m helpers.lessons.imaml.tuning_study`)."""
+    return json.loads(Path(path).read_text())
+
+
+def stage2_table(study):
+    """Stage 2 as a text table: each configuration's seconds per meta-iteration, validation MSE (mean,
+    95% CI, median) after 10 iterations and the fraction of its training inner solves that met delta;
+    '*' marks the configurations that qualify."""
+    stage2 = study["settings"]["stage2"]
+    rows = sorted((r for r in study["records"]
+                   if r["config"]["iterations"] == stage2 and r["status"] == "ok"),
+                  key=lambda r: (r["family"], r["val"]["mean"]))
+    lines = [f"stage 2 ({stage2:,} meta-iterations each)" + " " * 12
+             + "ms/it   val MSE (95% CI)   median   met delta"]
+    for r in rows:
+        v, met = r["val"], r.get("met_delta")
+        lines.append(f"{'*' if qualifies(r) else ' '} {r['label']:<48} "
+                     f"{1e3 * r['seconds_per_iteration']:6.1f}   {v['mean']:.3f} ± {v['ci']:.3f}    "
+                     f"{v['median']:.3f}    " + ("   -" if met is None else f"{met:.2f}"))
+    return "\n".join(lines)
+
+
 ARMS = {  # (family, network): the curves of the study's figure
     ("imaml-gd", "relu"): ("iMAML, gradient descent, ReLU", "o", "-"),
     ("imaml-gd", "softplus"): ("iMAML, gradient descent, softplus", "o", ":"),
