@@ -293,6 +293,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(STUDY_PATH), help="the JSON record (resumed if it exists)")
     parser.add_argument("--workers", type=int, default=2, help="processes, one torch thread each")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 configurations per family, 20 its")
+    parser.add_argument("--stages", type=int, choices=(1, 2), default=2, help="1: stage 1 only")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -302,10 +303,12 @@ def main(argv=None):
     configs = [{**c, "iterations": stage1} for fam in ("imaml-hf", "imaml-gd", "maml") for c in grids[fam]]
     study = _run_all(configs, out, args.workers)
     study = _run_all(softplus_gd_configs(study["records"], stage1), out, args.workers)
-    study = _run_all(stage2_configs(study["records"], stage1, stage2), out, args.workers)
+    if args.stages == 2:
+        study = _run_all(stage2_configs(study["records"], stage1, stage2), out, args.workers)
     study["settings"] = {"seed": STUDY_SEED, "val_seed": VAL_SEED, "validation": VALIDATION, "meta": META,
                          "delta": DELTA, "cg_steps": CG_STEPS, "softplus_beta": SOFTPLUS_BETA,
-                         "min_met_delta": MIN_MET_DELTA, "tail": TAIL, "stage1": stage1, "stage2": stage2,
+                         "min_met_delta": MIN_MET_DELTA, "tail": TAIL, "stage1": stage1,
+                         "stage2": stage2 if args.stages == 2 else None,
                          "torch": torch.__version__}
     out.write_text(json.dumps(study, indent=1) + "\n")
     import matplotlib
@@ -313,7 +316,7 @@ def main(argv=None):
     matplotlib.use("Agg")
     plot_study(study)[0].figure.savefig(out.with_suffix(".png"), dpi=110, bbox_inches="tight")
     for fam in GRIDS:
-        best = select(study["records"], fam, 1, iterations=stage2)
+        best = select(study["records"], fam, 1, iterations=stage2 if args.stages == 2 else stage1)
         print(f"best {fam}: "
               + (f"{best[0]['label']}, val MSE {best[0]['val']['mean']:.3f}" if best else "none qualifies"))
 
