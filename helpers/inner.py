@@ -13,20 +13,22 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .cg import conjugate_gradient
-from .checks import check_non_negative, check_positive
+from .checks import check_finite, check_int, check_non_negative, check_positive
 from .models import flatten, hvp_operator, loss_grad, mse, per_task, task_norm, unflatten
 
 
 def _as_batched(params, x, y):
-    """Lift a single task (x of shape (N, 1)) to a batch of one; report whether we did."""
-    if x.dim() == 2 and y.dim() == 2:
-        single = all(p.dim() <= 2 for p in params.values())
-        return x.unsqueeze(0), y.unsqueeze(0), single
-    if x.dim() != 3 or x.shape != y.shape:
+    """Lift a single task (x of shape (N, 1)) to a batch of one; report whether we did. Checks that
+    x and y have the same shape and hold no NaN or inf."""
+    if x.dim() not in (2, 3) or x.shape != y.shape:
         raise ValueError(
             f"x and y must both have shape (N, 1) or (tasks, N, 1), got {tuple(x.shape)} and "
             f"{tuple(y.shape)}"
         )
+    check_finite(x=x, y=y)
+    if x.dim() == 2:
+        single = all(p.dim() <= 2 for p in params.values())
+        return x.unsqueeze(0), y.unsqueeze(0), single
     return x, y, False
 
 
@@ -47,9 +49,12 @@ def adapt(model, params, x, y, steps, lr, lam=0.0, create_graph=False, check=Tru
     create_graph=True keeps the unrolled loop differentiable w.r.t. params (MAML).
     check=False returns a diverged task's non-finite phi instead of raising (evaluation counts them).
     """
-    check_non_negative(steps=steps, lam=lam)
+    check_int("steps", steps, 0)
+    check_non_negative(lam=lam)
     check_positive(lr=lr)
     x, y, single = _as_batched(params, x, y)
+    if check:  # else a diverged task's phi may come back in (evaluation continues from it)
+        check_finite(params=params)
     theta = _lift(params, x.shape[0])
     if not create_graph:
         theta = {k: v.detach() for k, v in theta.items()}
@@ -106,7 +111,8 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta):
     delta controls the distance to the exact minimiser.
     """
     check_positive(lam=lam, lr=lr)
-    check_non_negative(max_steps=max_steps, delta=delta)
+    check_int("max_steps", max_steps, 0)
+    check_non_negative(delta=delta)
     x, y, _ = _as_batched(params, x, y)
     theta = {k: v.detach() for k, v in _lift(params, x.shape[0]).items()}
     phi = dict(theta)
@@ -146,7 +152,9 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
     `trace`, a list, receives (flat phi (T, P), ||grad G|| (T,)) after every step.
     """
     check_positive(lam=lam)
-    check_non_negative(max_steps=max_steps, delta=delta, cg_steps=cg_steps)
+    check_int("max_steps", max_steps, 0)
+    check_int("cg_steps", cg_steps, 0)
+    check_non_negative(delta=delta)
     x, y, _ = _as_batched(params, x, y)
     theta = {k: v.detach() for k, v in _lift(params, x.shape[0]).items()}
     like = {k: v[0] for k, v in theta.items()}
@@ -225,6 +233,7 @@ class Adaptation:
     def __post_init__(self):
         check_positive(lr=self.lr)
         check_non_negative(lam=self.lam)
+        check_int("cg_steps", self.cg_steps, 0)
         if self.solver not in INNER_SOLVERS:
             raise ValueError(f"solver must be one of {INNER_SOLVERS}, got {self.solver!r}")
 

@@ -83,6 +83,32 @@ def test_inner_loop_bad_input_names_the_argument(tiny):
         conjugate_gradient(lambda v: v, torch.ones(3), steps=-1)
 
 
+def test_non_finite_or_mismatched_inputs_name_the_argument_not_the_learning_rate(tiny):
+    model, params, batch = tiny
+    x = batch.x_tr[0].clone()
+    x[1] = float("nan")
+    with pytest.raises(ValueError, match="^x contains NaN"):
+        adapt(model, params, x, batch.y_tr[0], 1, 0.01)
+    with pytest.raises(ValueError, match="^y contains NaN"):
+        proximal_solve(model, params, batch.x_tr, batch.y_tr * float("inf"), 1.0, 0.01, 5, 0.0)
+    with pytest.raises(ValueError, match="params\\['w0'\\] contains NaN"):
+        adapt(model, {k: v * float("nan") for k, v in params.items()}, batch.x_tr, batch.y_tr, 1, 0.01)
+    with pytest.raises(ValueError, match=r"x and y .*got \(5, 1\) and \(4, 1\)"):
+        adapt(model, params, batch.x_tr[0], batch.y_tr[0, :4], 1, 0.01)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m, p, b: imaml_grad(m, p, b, lam=2.0, cg_steps=2.5), "cg_steps"),
+    (lambda m, p, b: imaml_grad(m, p, b, lam=2.0, inner_steps=3.0), "inner_steps"),
+    (lambda m, p, b: adapt(m, p, b.x_tr, b.y_tr, 1.5, 0.01), "steps"),
+    (lambda m, p, b: conjugate_gradient(lambda v: v, torch.ones(3), steps=2.5), "steps"),
+])
+def test_a_fractional_step_count_names_the_argument(tiny, call, name):
+    model, params, batch = tiny
+    with pytest.raises(ValueError, match=f"^{name} must be an integer"):
+        call(model, params, batch)
+
+
 def test_diverging_learning_rate_is_a_clear_error_not_nan(tiny):
     model, params, batch = tiny
     with pytest.raises(FloatingPointError, match="learning rate"):
