@@ -118,6 +118,10 @@ def test_bayes_panel_reports_bad_k_as_message():
         panel.draw(lam=1.0, k_shot=0)
 
 
+def test_bayes_panel_shows_a_figure_or_a_message_over_every_slider_range():
+    assert BayesPanel().sweep_problems() == {}  # latency: make bench
+
+
 # ------------------------------------------------------------------ other inner solvers
 
 @pytest.fixture(scope="module")

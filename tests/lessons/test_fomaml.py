@@ -10,7 +10,6 @@ from helpers.lessons.fomaml.reptile import reptile_direction, reptile_train, tas
 from helpers.models import flatten, loss_grad, per_task, relative_error
 
 MODEL = MLP()
-BUDGET_MS = 250  # median slider callback
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +123,5 @@ def test_bias_panel_compares_at_the_initialisation_or_at_mamls_theta(bias_panel)
         bias_panel.draw(inner_steps=1, inner_lr=0.01, k_shot=10, where="nowhere")
 
 
-def test_bias_panel_callback_is_fast(bias_panel):
-    settings = [dict(inner_steps=k, inner_lr=lr, k_shot=K)
-                for k, lr, K in [(1, 0.01, 10), (2, 0.01, 10), (5, 0.02, 10), (10, 0.01, 5), (20, 0.01, 10),
-                                 (3, 0.05, 20), (1, 0.001, 3)]]
-    assert bias_panel.time_updates(settings) < BUDGET_MS
+def test_bias_panel_shows_a_figure_or_a_message_over_every_slider_range(bias_panel):
+    assert bias_panel.sweep_problems() == {}  # latency: make bench

@@ -100,6 +100,11 @@ def test_explorer_bad_input_is_a_value_error_naming_the_argument(panel):
             panel.compute(**args)
 
 
+def test_explorer_shows_a_figure_or_a_message_over_every_slider_range(panel):
+    # lam's ends and middle, tasks 0, 2 and 3 (each a first visit of ~1 s), and the corners
+    assert panel.sweep_problems() == {}  # latency: make bench
+
+
 def test_explorer_has_the_controls_the_lecture_deck_drives(panel):
     assert set(panel.controls) == {"lam", "cg_steps", "delta", "task"}
     assert panel.default_lam == pretrained_record("imaml")["config"]["lam"]

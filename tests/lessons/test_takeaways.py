@@ -10,8 +10,6 @@ from helpers.lessons.maml.cost import growth_per_step
 from helpers.lessons.takeaways import compare as tk
 from helpers.lessons.takeaways import exercises as ex
 
-BUDGET_MS = 250  # median slider callback
-
 
 @pytest.fixture(scope="module")
 def shipped():
@@ -250,10 +248,8 @@ def test_panel_says_when_no_method_is_chosen(panel):
     assert panel.last_error is None
 
 
-def test_panel_callbacks_are_fast(panel):
-    settings = [dict(k_shot=k, steps=n, maml=True, transfer=t) for k, n, t in
-                [(5, 0, True), (10, 4, False), (5, 9, True), (10, 1, True), (5, 5, False), (10, 10, True)]]
-    assert panel.time_updates(settings) < BUDGET_MS
+def test_panel_shows_a_figure_or_a_message_over_every_control_range(panel):
+    assert panel.sweep_problems() == {}  # latency: make bench
 
 
 # --- exercise checkers ------------------------------------------------------------------------

@@ -219,11 +219,8 @@ def test_scratch_panel_shows_bad_input_as_a_message(panel):
         panel.draw(amplitude=1.0, phase=1.0, k_shot=0)
 
 
-def test_scratch_panel_median_callback_under_250ms(panel):
-    settings = [dict(k_shot=k, amplitude=a, phase=1.0) for k in (1, 5, 20, 40) for a in (1.0, 4.5)]
-    median_ms = panel.time_updates(settings)
-    print(f"ScratchFitPanel median callback: {median_ms:.0f} ms")
-    assert median_ms < 250
+def test_scratch_panel_shows_a_figure_or_a_message_over_every_slider_range(panel):
+    assert panel.sweep_problems() == {}  # latency: make bench
 
 
 # --- exercise checkers ----------------------------------------------------------------------

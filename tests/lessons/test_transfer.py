@@ -157,13 +157,9 @@ def test_held_out_transfer_vs_scratch_numbers_shown_in_notebook_01(held_out):
 
 # ----------------------------------------------------------------------------------- the widget
 
-def test_transfer_panel_callbacks_are_under_250_ms(transfer):
+def test_transfer_panel_shows_a_figure_or_a_message_over_every_slider_range(transfer):
     panel = TransferPanel(*transfer)
-    settings = [dict(k_shot=k, steps=s, lr=0.01) for k in (5, 10) for s in (10, 100)]
-    settings += [dict(amplitude=a) for a in (1.0, 4.0)] + [dict(lr=0.003, steps=200)]
-    median = panel.time_updates(settings)
-    assert panel.last_error is None
-    assert median < 250, f"median callback {median:.0f} ms"
+    assert panel.sweep_problems() == {}  # latency: make bench
 
 
 def test_transfer_panel_shows_divergence_and_limit(transfer):
