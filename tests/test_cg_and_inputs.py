@@ -22,6 +22,7 @@ def random_spd(n_systems, n, cond, seed):
     return q @ torch.diag_embed(eig.expand(n_systems, n)) @ q.transpose(-1, -2)
 
 
+@pytest.mark.numerics
 def test_cg_matches_direct_solve_on_random_spd_systems():
     A = random_spd(4, 50, cond=100.0, seed=0)
     b = torch.randn(4, 50, generator=torch.Generator().manual_seed(1), dtype=F64)
@@ -32,6 +33,7 @@ def test_cg_matches_direct_solve_on_random_spd_systems():
     assert not res.non_positive_curvature.any()
 
 
+@pytest.mark.numerics
 def test_cg_residual_falls_and_exact_in_n_steps_without_rounding():
     A = random_spd(1, 8, cond=10.0, seed=2)[0]
     b = torch.ones(8, dtype=F64)
@@ -41,6 +43,7 @@ def test_cg_residual_falls_and_exact_in_n_steps_without_rounding():
     torch.testing.assert_close(res.x, torch.linalg.solve(A, b))
 
 
+@pytest.mark.numerics
 def test_cg_reports_non_positive_curvature_instead_of_nan():
     A = torch.diag(torch.tensor([1.0, 2.0, -3.0], dtype=F64))
     spd = torch.eye(3, dtype=F64)

@@ -10,14 +10,21 @@ from helpers.pretrained import WEIGHTS, load_pretrained, pretrained_record
 from helpers.report import maml_paper_table, ratio_to_paper
 
 
-def test_recorded_evaluation_is_reproduced_exactly():
+@pytest.mark.numerics
+def test_recorded_evaluation_is_reproduced():
+    """The shipped MAML evaluated again gives its record. The per-task errors are float32 after up to
+    10 gradient steps: another CPU (other BLAS kernels, another summation order) moves the summaries
+    by rounding errors amplified along the steps, measured up to 2.1e-6 relative on this machine with
+    MKL held to SSE4.2 or in its reproducible mode (MKL_CBWR=COMPATIBLE). rel = 1e-4 leaves 50x that
+    and still catches a change of the tasks, the rule or the weights (which moves them by > 1e-3)."""
     model, params = load_pretrained("maml")
     record = pretrained_record("maml")["evaluation"]["mse"]
     again = pretrain.evaluate_record(pretrain.SPECS["maml"][1], model, params)
     for k, by_steps in record.items():
         for steps, summary in by_steps.items():
-            assert again[k][steps]["mean"] == pytest.approx(summary["mean"], rel=1e-6)
-            assert again[k][steps]["ci"] == pytest.approx(summary["ci"], rel=1e-6)
+            for key in ("mean", "ci", "median"):
+                assert again[k][steps][key] == pytest.approx(summary[key], rel=1e-4), (k, steps, key)
+            assert again[k][steps]["diverged"] == summary["diverged"]
 
 
 def test_maml_reproduces_the_paper_table_within_1_25x():

@@ -20,6 +20,7 @@ def small():
 # --- first-order bias (lessons.fomaml.bias) --------------------------------------------------
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("first_order", [False, True])
 def test_per_task_meta_grads_average_to_maml_grad(small, first_order):
     model, params, batch = small
@@ -29,6 +30,7 @@ def test_per_task_meta_grads_average_to_maml_grad(small, first_order):
     torch.testing.assert_close(per_task_grads.mean(0), flatten(reference), atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.numerics
 def test_per_task_meta_grads_match_each_task_alone(small):
     model, params, batch = small
     together = per_task_meta_grads(model, params, batch, 2, 0.02)
@@ -70,6 +72,7 @@ def test_first_order_bias_rejects_a_meta_batch_larger_than_the_batch(small):
 # --- Reptile ------------------------------------------------------------------------------------
 
 
+@pytest.mark.numerics
 def test_reptile_with_one_step_is_gradient_descent_on_the_pooled_loss(small):
     model, params, batch = small
     direction = reptile_direction(model, params, batch, 1, 0.02)
@@ -79,6 +82,7 @@ def test_reptile_with_one_step_is_gradient_descent_on_the_pooled_loss(small):
     torch.testing.assert_close(flatten(direction), flatten(expected), atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.numerics
 def test_reptile_first_update_with_eps_one_jumps_to_the_mean_adapted_parameters():
     model = MODEL
     params = model.init(3)
@@ -105,6 +109,7 @@ def bias_panel():
     return BiasPanel()
 
 
+@pytest.mark.numerics
 def test_bias_panel_is_exact_without_inner_steps_and_biased_with_them(bias_panel):
     bias_panel.set(inner_steps=0, inner_lr=0.01, k_shot=10)
     assert bias_panel.cosine == pytest.approx(1.0, abs=1e-5)

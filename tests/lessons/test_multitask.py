@@ -52,6 +52,7 @@ def table(shipped):
 
 # ------------------------------------------------------------------------------------ the model
 
+@pytest.mark.numerics
 def test_one_head_on_a_shared_trunk_is_the_mlp():
     model = MultiHeadMLP(1)
     params = model.init(3)
@@ -62,6 +63,7 @@ def test_one_head_on_a_shared_trunk_is_the_mlp():
     assert model.n_params() == MLP().n_params() == 1761
 
 
+@pytest.mark.numerics
 def test_separate_trunks_are_independent_networks():
     model = MultiHeadMLP(3, shared_trunk=False)
     params = model.init(0)
@@ -223,6 +225,7 @@ def test_tradeoff_panel_shows_every_slider_range_and_clamps_the_task(shipped):
         panel.draw(n_tasks=3, task=1)
 
 
+@pytest.mark.numerics
 def test_new_head_panel_shows_every_slider_range_and_matches_fit_head(shipped):
     panel = NewHeadPanel(shipped[0])
     assert panel.sweep_problems() == {}  # latency: make bench

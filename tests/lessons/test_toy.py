@@ -53,6 +53,7 @@ def test_fit_from_scratch_query_error_falls_with_more_shots():
     assert errors[40] < errors[5] / 10
 
 
+@pytest.mark.numerics
 def test_fit_from_scratch_single_task_matches_batched_and_drops_task_axis(five_shot):
     b = five_shot
     batched = fit_from_scratch(b.x_tr[:3], b.y_tr[:3], steps=20, lr=0.03, seed=1)
@@ -75,6 +76,7 @@ class AutogradOnly:
         return self.model(params, x)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("batched", [False, True])
 def test_mlp_backprop_matches_autograd_with_and_without_task_axis(batched):
     g = torch.Generator().manual_seed(0)
@@ -95,6 +97,7 @@ def test_mlp_backprop_matches_autograd_with_and_without_task_axis(batched):
     torch.testing.assert_close(manual, reference, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.numerics
 def test_fit_from_scratch_same_result_on_autograd_path(five_shot):
     b = five_shot[:4]
     fast = fit_from_scratch(b.x_tr, b.y_tr, steps=30, seed=2)
@@ -158,6 +161,7 @@ SETTINGS = [
 ]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: "-".join(f"{v:g}" for v in s.values()))
 def test_scratch_panel_updates_for_k1_and_extremes(panel, setting):
     panel.set(**setting)

@@ -82,6 +82,7 @@ def test_shipped_transfer_network_is_the_pooled_optimum(transfer, held_out):
 
 # ----------------------------------------------------------------- the linearised dynamics
 
+@pytest.mark.numerics
 def test_support_jacobian_rows_are_output_gradients(transfer):
     model, theta = transfer
     x = torch.linspace(-4, 4, 5).view(-1, 1)
@@ -92,6 +93,7 @@ def test_support_jacobian_rows_are_output_gradients(transfer):
         assert torch.allclose(jac[j], torch.cat([g.flatten() for g in grads]), atol=1e-6)
 
 
+@pytest.mark.numerics
 def test_linearised_loss_is_exact_for_the_first_step_direction(transfer):
     # t = 0 reproduces the initial loss exactly; the kernel is symmetric positive semi-definite
     model, theta = transfer
@@ -123,6 +125,7 @@ def test_max_stable_lr_is_k_over_the_largest_eigenvalue():
     assert max_stable_lr(torch.tensor([500.0, 2.0, 0.1]), 10) == pytest.approx(0.02)
 
 
+@pytest.mark.numerics
 def test_fine_tune_matches_adapt_and_reports_divergence(transfer):
     model, theta = transfer
     task = SinusoidTasks().task(2.0, 0.5, 10, 50, generator=0)
