@@ -31,6 +31,7 @@ test: $(STAMP) book
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_peers $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench_panels
 
 pretrain: $(STAMP)
 	$(BIN)/python -m helpers.lessons.pretrain
