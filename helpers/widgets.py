@@ -125,7 +125,7 @@ class Panel:
         show neither a finite figure nor a clear message in the caption (a traceback, a NaN or inf
         printed or plotted)."""
         problems = {}
-        for label, s in (settings or self.sweep()).items():
+        for label, s in (self.sweep() if settings is None else settings).items():
             try:
                 self.set(**s)
             except Exception as err:  # re-raised by refresh() under HELPERS_STRICT_WIDGETS=1
@@ -138,27 +138,27 @@ class Panel:
 
     def _frame_problem(self):
         """What is wrong with the panel as it shows now, or None."""
-        caption = html.unescape(self.caption.value)
-        if self.last_error is not None:
-            if not isinstance(self.last_error, (ValueError, FloatingPointError)):
-                return f"a traceback in the caption: {type(self.last_error).__name__}: {self.last_error}"
-            return None if str(self.last_error) else "an empty error message"
+        err, caption = self.last_error, html.unescape(self.caption.value)
+        if err is not None and not isinstance(err, ValueError | FloatingPointError):
+            return f"a traceback in the caption: {type(err).__name__}: {err}"
+        if err is not None:  # a message above the last good figure
+            return _shows_nan([caption]) if str(err) else "an empty error message"
         if bytes(self.image.value[:4]) != b"\x89PNG":
             return "no figure"
-        texts = [caption] + [t.get_text() for t in self.fig.findobj(Text) if t.get_visible()]
-        shown = [t for t in texts if NOT_A_NUMBER.search(t)]
-        if shown:
-            return f"NaN or inf shown: {shown[0]!r}"
         for line in self.fig.findobj(Line2D):
-            xy = np.asarray(line.get_xydata(), dtype=float)
-            if line.get_visible() and not np.isfinite(xy).all():
+            if line.get_visible() and not np.isfinite(np.asarray(line.get_xydata(), dtype=float)).all():
                 return f"a line with NaN or inf data: {line.get_label()!r}"
-        return None
+        return _shows_nan([caption] + [t.get_text() for t in self.fig.findobj(Text) if t.get_visible()])
 
     def _ipython_display_(self):
         from IPython.display import display
 
         display(self.widget)
+
+
+def _shows_nan(texts):
+    shown = [t for t in texts if NOT_A_NUMBER.search(t)]
+    return f"NaN or inf shown: {shown[0]!r}" if shown else None
 
 
 def control_range(control):
