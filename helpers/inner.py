@@ -18,14 +18,12 @@ from .models import flatten, hvp_operator, loss_grad, mse, per_task, task_norm, 
 
 
 def _as_batched(params, x, y):
-    """Lift a single task (x of shape (N, 1)) to a batch of one; report whether we did. Checks that
-    x and y have the same shape and hold no NaN or inf."""
+    """Lift a single task (x of shape (N, 1)) to a batch of one; report whether we did."""
     if x.dim() not in (2, 3) or x.shape != y.shape:
         raise ValueError(
             f"x and y must both have shape (N, 1) or (tasks, N, 1), got {tuple(x.shape)} and "
             f"{tuple(y.shape)}"
         )
-    check_finite(x=x, y=y)
     if x.dim() == 2:
         single = all(p.dim() <= 2 for p in params.values())
         return x.unsqueeze(0), y.unsqueeze(0), single
@@ -37,8 +35,10 @@ def _lift(theta, n_tasks):
     return theta if theta["w0"].dim() == 3 else per_task(theta, n_tasks)
 
 
-def _check_finite(loss, what, hint):
+def _check_finite(loss, what, hint, **inputs):
+    """A non-finite loss: ValueError naming an input that holds NaN or inf, else FloatingPointError."""
     if not torch.isfinite(loss).all():
+        check_finite(**inputs)  # NaN in, NaN out: name the input
         raise FloatingPointError(f"{what} diverged (loss is not finite): {hint}")
 
 
@@ -53,8 +53,6 @@ def adapt(model, params, x, y, steps, lr, lam=0.0, create_graph=False, check=Tru
     check_non_negative(lam=lam)
     check_positive(lr=lr)
     x, y, single = _as_batched(params, x, y)
-    if check:  # else a diverged task's phi may come back in (evaluation continues from it)
-        check_finite(params=params)
     theta = _lift(params, x.shape[0])
     if not create_graph:
         theta = {k: v.detach() for k, v in theta.items()}
@@ -65,7 +63,8 @@ def adapt(model, params, x, y, steps, lr, lam=0.0, create_graph=False, check=Tru
             phi = {k: p - lr * (grads[k] + lam * (p - theta[k])) if lam else p - lr * grads[k]
                    for k, p in phi.items()}
     if steps and check:
-        _check_finite(mse(model, phi, x, y), "adaptation", f"lower the learning rate (lr={lr})")
+        _check_finite(mse(model, phi, x, y), "adaptation", f"lower the learning rate (lr={lr})",
+                      x=x, y=y, params=params)
     return {k: p[0] for k, p in phi.items()} if single else phi
 
 
@@ -118,7 +117,7 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta):
     phi = dict(theta)
     G, g = proximal_objective(model, phi, theta, x, y, lam)
     norms = [task_norm(g)]
-    _check_finite(G, "the inner objective", "check the inputs for NaN or inf")
+    _check_finite(G, "the inner objective", "check the inputs for NaN or inf", x=x, y=y, params=params)
     steps = torch.zeros(x.shape[0], dtype=torch.long)
     evals = torch.ones(x.shape[0], dtype=torch.long)
     step_size = torch.full((x.shape[0],), float(lr), dtype=x.dtype)
@@ -160,7 +159,7 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
     like = {k: v[0] for k, v in theta.items()}
     phi = dict(theta) if phi is None else {k: v.detach() for k, v in phi.items()}
     G, g = proximal_objective(model, phi, theta, x, y, lam)
-    _check_finite(G, "the inner objective", "check the inputs for NaN or inf")
+    _check_finite(G, "the inner objective", "check the inputs for NaN or inf", x=x, y=y, params=params)
     norms = [task_norm(g)]
     n_tasks = x.shape[0]
     steps = torch.zeros(n_tasks, dtype=torch.long)
