@@ -41,6 +41,7 @@ class Panel:
              self.caption, self.image]
         )
         self.last_error = None
+        self.initial = self.values()  # where sweep() starts from
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
         self._muted = False
@@ -111,19 +112,20 @@ class Panel:
 
     def sweep(self):
         """{label: settings} taking each control in turn to its smallest, a middle and its largest
-        value (the others at their current values), then every control to its smallest ("all=min")
+        value (the others at their initial values), then every control to its smallest ("all=min")
         and every control to its largest ("all=max") at once."""
-        start = self.values()
         ranges = {name: control_range(c) for name, c in self.controls.items()}
-        out = {f"{name}={which}": {**start, name: v} for name, r in ranges.items() for which, v in r.items()}
+        out = {f"{name}={which}": {**self.initial, name: v} for name, r in ranges.items()
+               for which, v in r.items()}
         for which in ("min", "max"):
             out[f"all={which}"] = {name: r[which] for name, r in ranges.items()}
         return out
 
-    def sweep_problems(self, settings=None):
+    def sweep_problems(self, messages=(), settings=None):
         """Apply each of `settings` (default: self.sweep()); {label: what is wrong} for those that
         show neither a finite figure nor a clear message in the caption (a traceback, a NaN or inf
-        printed or plotted)."""
+        printed or plotted). messages: the labels that should show a message (bad input, a
+        divergence) instead of a figure; a message elsewhere is a problem, and so is its absence."""
         problems = {}
         for label, s in (self.sweep() if settings is None else settings).items():
             try:
@@ -132,6 +134,9 @@ class Panel:
                 problems[label] = f"raised {type(err).__name__}: {err}"
                 continue
             problem = self._frame_problem()
+            if problem is None and (self.last_error is None) == (label in messages):
+                problem = (f"expected a message, showed a figure: {self.caption.value}" if label in messages
+                           else f"an unexpected message: {self.last_error}")
             if problem:
                 problems[label] = problem
         return problems

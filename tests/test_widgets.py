@@ -46,6 +46,7 @@ def test_control_range_covers_each_kind_of_control():
 
 def test_sweep_moves_one_control_at_a_time_then_all_to_each_end():
     panel = Toy()
+    panel.set(a=0.2)  # the sweep starts from the initial values, wherever the sliders are
     sweep = panel.sweep()
     assert list(sweep) == ["a=min", "a=mid", "a=max", "n=min", "n=mid", "n=max", "on=min", "on=max",
                            "all=min", "all=max"]
@@ -56,17 +57,20 @@ def test_sweep_moves_one_control_at_a_time_then_all_to_each_end():
 
 
 @pytest.mark.parametrize("trouble, found", [
-    ("message", None), ("bug", "traceback"), ("nan line", "a line with NaN"),
+    ("message", "an unexpected message"), ("bug", "traceback"), ("nan line", "a line with NaN"),
     ("nan caption", "NaN or inf shown"),
 ])
-def test_sweep_problems_accepts_a_clear_message_and_reports_a_traceback_or_a_nan(trouble, found, monkeypatch):
+def test_sweep_problems_reports_a_traceback_a_nan_or_an_unexpected_message(trouble, found, monkeypatch):
     monkeypatch.setenv("HELPERS_STRICT_WIDGETS", "0")
     problems = Toy(trouble).sweep_problems()
-    if found is None:
-        assert problems == {}
-    else:
-        assert set(problems) == {"a=max", "all=max"}
-        assert all(found in p for p in problems.values()), problems
+    assert set(problems) == {"a=max", "all=max"}
+    assert all(found in p for p in problems.values()), problems
+
+
+def test_sweep_problems_accepts_the_expected_messages_and_only_those():
+    assert Toy("message").sweep_problems(messages={"a=max", "all=max"}) == {}
+    problems = Toy().sweep_problems(messages={"a=max"})
+    assert list(problems) == ["a=max"] and "expected a message" in problems["a=max"]
 
 
 def test_sweep_problems_reports_an_exception_a_strict_panel_raises(monkeypatch):

@@ -129,4 +129,5 @@ def test_bias_panel_compares_at_the_initialisation_or_at_mamls_theta(bias_panel)
 
 
 def test_bias_panel_shows_a_figure_or_a_message_over_every_slider_range(bias_panel):
-    assert bias_panel.sweep_problems() == {}  # latency: make bench
+    # 20 steps of the largest alpha diverge: said in the caption (latency: make bench)
+    assert bias_panel.sweep_problems(messages={"all=max"}) == {}

@@ -191,9 +191,12 @@ def test_adaptation_panel_rejects_bad_values_by_name(adaptation_panel):
         adaptation_panel.draw(inner_steps=1, inner_lr=-0.1, k_shot=5, task=0)
 
 
-@pytest.mark.parametrize("panel", ["adaptation_panel", "memory_panel"])
-def test_panel_shows_a_figure_or_a_message_over_every_slider_range(panel, request):
-    assert request.getfixturevalue(panel).sweep_problems() == {}  # latency: make bench
+@pytest.mark.parametrize("panel, messages", [
+    ("adaptation_panel", {"inner_lr=max", "all=max"}),  # a step of 1 diverges: said in the caption
+    ("memory_panel", set()),
+])
+def test_panel_shows_a_figure_or_a_message_over_every_slider_range(panel, messages, request):
+    assert request.getfixturevalue(panel).sweep_problems(messages) == {}  # latency: make bench
 
 
 def test_memory_panel_shows_maml_memory_growing_linearly_and_first_order_flat(memory_panel):

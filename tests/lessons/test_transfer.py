@@ -162,7 +162,8 @@ def test_held_out_transfer_vs_scratch_numbers_shown_in_notebook_01(held_out):
 
 def test_transfer_panel_shows_a_figure_or_a_message_over_every_slider_range(transfer):
     panel = TransferPanel(*transfer)
-    assert panel.sweep_problems() == {}  # latency: make bench
+    # the largest learning rate diverges in 10 steps: said in the caption (latency: make bench)
+    assert panel.sweep_problems(messages={"lr=max", "all=max"}) == {}
 
 
 def test_transfer_panel_shows_divergence_and_limit(transfer):
