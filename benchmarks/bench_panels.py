@@ -1,6 +1,6 @@
 """Slider latency of every panel of the course: the time of each callback over the panel's sweep.
 
-    .venv/bin/python -m benchmarks.bench_panels [--repeats 3] [--only NAME ...] [--out FILE]
+    .venv/bin/python -m benchmarks.bench_panels [--repeats 3] [--only NAME ...] [--threads 1] [--out FILE]
 
 Each panel is built as its notebook builds it, then taken through Panel.sweep(): every control to
 its smallest, a middle and its largest value, then all controls to each end at once (what the
@@ -10,7 +10,7 @@ slider move runs: computation, redraw and PNG encoding. A fresh panel per repeat
 One torch thread by default: on a 2-core machine shared with other jobs a second OpenMP thread
 often waits for a descheduled core (see benchmarks/README.md); an idle laptop's default is faster.
 The median and the 90th percentile over all callbacks are compared with the budget; the results
-go to benchmarks/panel_latency.json, from which the README's table is generated.
+go to benchmarks/panel_latency.json and its table into the README (between README_MARKERS).
 """
 
 import argparse
@@ -28,6 +28,8 @@ from helpers.pretrained import load_pretrained
 
 BUDGET_MS = {"median": 250, "p90": 1000}  # a slider answers "at once"; first visits well under 1 s
 OUT = Path(__file__).parent / "panel_latency.json"
+README = Path(__file__).parents[1] / "README.md"
+README_MARKERS = ("<!-- bench_panels: start -->\n", "<!-- bench_panels: end -->")
 
 
 @functools.cache
@@ -92,13 +94,20 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def readme_with_table(text, results):
+    """The README's text with markdown(results) between README_MARKERS."""
+    start, end = (text.index(m) for m in README_MARKERS)
+    return text[:start + len(README_MARKERS[0])] + markdown(results) + "\n" + text[end:]
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3, help="sweeps, each of a freshly built panel")
     p.add_argument("--only", nargs="+", choices=sorted(PANELS), help="time these panels only")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as bench_peers)")
-    p.add_argument("--out", default=str(OUT), help="JSON file to write (default: %(default)s)")
+    p.add_argument("--out", help=f"JSON file to write (default, when every panel is timed: {OUT}, "
+                                 "and its table into the README)")
     args = p.parse_args(argv)
     for name in ("repeats", "threads"):
         if getattr(args, name) < 1:
@@ -120,8 +129,14 @@ def main(argv=None):
     results = {"budget_ms": BUDGET_MS, "machine": f"{platform.machine()}, {torch.get_num_threads()} torch "
                f"thread(s), torch {torch.__version__}", "panels": rows}
     print("\n" + markdown(results))
-    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\nwrote {args.out}")
+    out = Path(args.out) if args.out else None if args.only else OUT
+    if out is None:
+        return results
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\nwrote {out}")
+    if out == OUT:  # the committed results: the README shows their table
+        README.write_text(readme_with_table(README.read_text(), results))
+        print(f"updated its table in {README}")
     return results
 
 

@@ -8,6 +8,9 @@ import pkgutil
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 import helpers.lessons
 from helpers.widgets import Panel
 
@@ -26,7 +29,14 @@ def test_every_panel_of_the_lessons_is_benchmarked():
     assert panels == set(bench.PANELS)
 
 
-def test_benchmark_times_every_setting_of_the_sweep_and_writes_json(tmp_path, capsys):
+@pytest.fixture
+def keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_benchmark_times_every_setting_of_the_sweep_and_writes_json(tmp_path, capsys, keep_threads):
     out = tmp_path / "latency.json"
     bench.main(["--only", "BayesPanel", "--repeats", "2", "--out", str(out)])
     (row,) = json.loads(out.read_text())["panels"]
@@ -39,4 +49,5 @@ def test_benchmark_times_every_setting_of_the_sweep_and_writes_json(tmp_path, ca
 def test_readme_shows_the_last_benchmark_run():
     results = json.loads(bench.OUT.read_text())
     assert [r["panel"] for r in results["panels"]] == list(bench.PANELS)
-    assert bench.markdown(results) in (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert bench.readme_with_table(readme, results) == readme, "run make bench (or benchmarks.bench_panels)"
