@@ -1,4 +1,5 @@
-"""Test set-up for tests/ and notebooks/: strict widgets, and each notebook's time budget under nbval."""
+"""Test set-up for tests/ and notebooks/: strict widgets, and each notebook's run time under nbval
+against its budget (reported; only a run several times over budget, a hang, fails)."""
 
 import collections
 import os
@@ -8,9 +9,12 @@ import pytest
 
 os.environ.setdefault("HELPERS_STRICT_WIDGETS", "1")  # a broken widget callback fails the tests
 
-# Each notebook must run top to bottom within its budget on the 2-core course machine (seconds).
+# Each notebook should run top to bottom within its budget on the 2-core course machine (seconds).
+# A busy machine is slower, not broken: a run over budget is reported, and fails only beyond
+# HANG_FACTOR times the budget.
 NOTEBOOK_BUDGETS = {"00": 30, "01": 30, "02": 30, "03": 30, "04": 30, "05": 45, "06": 45, "07": 45,
                     "lecture": 60}
+HANG_FACTOR = 4
 _notebook_seconds = collections.defaultdict(float)
 
 
@@ -31,11 +35,12 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("notebook run times (sum of cell times)")
     for path, seconds in sorted(_notebook_seconds.items()):
         budget = _budget(path)
-        flag = "" if budget is None or seconds <= budget else "  OVER BUDGET"
+        flag = "" if budget is None or seconds <= budget else (
+            "  OVER BUDGET" if seconds <= HANG_FACTOR * budget else f"  OVER {HANG_FACTOR}x BUDGET: FAILED")
         terminalreporter.write_line(f"{path}: {seconds:6.1f} s (budget {budget} s){flag}")
 
 
 def pytest_sessionfinish(session, exitstatus):
-    over = [p for p, s in _notebook_seconds.items() if _budget(p) and s > _budget(p)]
-    if over and exitstatus == 0:
+    hung = [p for p, s in _notebook_seconds.items() if _budget(p) and s > HANG_FACTOR * _budget(p)]
+    if hung and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

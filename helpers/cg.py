@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .checks import check_non_negative
+from .checks import check_int, check_non_negative
 
 
 @dataclass
@@ -33,7 +33,8 @@ def conjugate_gradient(matvec, b, steps, tol=0.0):
     Runs at most `steps` iterations; a system stops once its residual norm is <= tol (a number, or
     one per system).
     """
-    check_non_negative(steps=steps, tol=torch.as_tensor(tol).min().item())
+    check_int("steps", steps, 0)
+    check_non_negative(tol=torch.as_tensor(tol).min().item())
     single = b.dim() == 1
     b = b.unsqueeze(0) if single else b
     x = torch.zeros_like(b)

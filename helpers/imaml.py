@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .cg import conjugate_gradient
-from .checks import check_non_negative, check_positive
+from .checks import check_int, check_non_negative, check_positive
 from .inner import _as_batched, inner_solve, proximal_solve
 from .models import flatten, hvp_operator, loss_grad, mse, unflatten
 
@@ -45,7 +45,9 @@ def query_grad(model, phi, x, y):
 
 def _check_imaml_args(lam, inner_lr, inner_steps, delta, cg_steps=0):
     check_positive(lam=lam, inner_lr=inner_lr)
-    check_non_negative(inner_steps=inner_steps, delta=delta, cg_steps=cg_steps)
+    check_int("inner_steps", inner_steps, 0)
+    check_int("cg_steps", cg_steps, 0)
+    check_non_negative(delta=delta)
 
 
 def imaml_grad(model, params, batch, lam, inner_lr=0.01, inner_steps=16, delta=1e-3, cg_steps=5, cg_tol=0.0,

@@ -13,20 +13,20 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .cg import conjugate_gradient
-from .checks import check_non_negative, check_positive
+from .checks import check_finite, check_int, check_non_negative, check_positive
 from .models import flatten, hvp_operator, loss_grad, mse, per_task, task_norm, unflatten
 
 
 def _as_batched(params, x, y):
     """Lift a single task (x of shape (N, 1)) to a batch of one; report whether we did."""
-    if x.dim() == 2 and y.dim() == 2:
-        single = all(p.dim() <= 2 for p in params.values())
-        return x.unsqueeze(0), y.unsqueeze(0), single
-    if x.dim() != 3 or x.shape != y.shape:
+    if x.dim() not in (2, 3) or x.shape != y.shape:
         raise ValueError(
             f"x and y must both have shape (N, 1) or (tasks, N, 1), got {tuple(x.shape)} and "
             f"{tuple(y.shape)}"
         )
+    if x.dim() == 2:
+        single = all(p.dim() <= 2 for p in params.values())
+        return x.unsqueeze(0), y.unsqueeze(0), single
     return x, y, False
 
 
@@ -35,8 +35,10 @@ def _lift(theta, n_tasks):
     return theta if theta["w0"].dim() == 3 else per_task(theta, n_tasks)
 
 
-def _check_finite(loss, what, hint):
+def _check_finite(loss, what, hint, **inputs):
+    """A non-finite loss: ValueError naming an input that holds NaN or inf, else FloatingPointError."""
     if not torch.isfinite(loss).all():
+        check_finite(**inputs)  # NaN in, NaN out: name the input
         raise FloatingPointError(f"{what} diverged (loss is not finite): {hint}")
 
 
@@ -47,7 +49,8 @@ def adapt(model, params, x, y, steps, lr, lam=0.0, create_graph=False, check=Tru
     create_graph=True keeps the unrolled loop differentiable w.r.t. params (MAML).
     check=False returns a diverged task's non-finite phi instead of raising (evaluation counts them).
     """
-    check_non_negative(steps=steps, lam=lam)
+    check_int("steps", steps, 0)
+    check_non_negative(lam=lam)
     check_positive(lr=lr)
     x, y, single = _as_batched(params, x, y)
     theta = _lift(params, x.shape[0])
@@ -60,7 +63,8 @@ def adapt(model, params, x, y, steps, lr, lam=0.0, create_graph=False, check=Tru
             phi = {k: p - lr * (grads[k] + lam * (p - theta[k])) if lam else p - lr * grads[k]
                    for k, p in phi.items()}
     if steps and check:
-        _check_finite(mse(model, phi, x, y), "adaptation", f"lower the learning rate (lr={lr})")
+        _check_finite(mse(model, phi, x, y), "adaptation", f"lower the learning rate (lr={lr})",
+                      x=x, y=y, params=params)
     return {k: p[0] for k, p in phi.items()} if single else phi
 
 
@@ -107,13 +111,14 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta, trace=None):
     ||grad G|| (T,), gradient evaluations so far (T,)) after every iteration.
     """
     check_positive(lam=lam, lr=lr)
-    check_non_negative(max_steps=max_steps, delta=delta)
+    check_int("max_steps", max_steps, 0)
+    check_non_negative(delta=delta)
     x, y, _ = _as_batched(params, x, y)
     theta = {k: v.detach() for k, v in _lift(params, x.shape[0]).items()}
     phi = dict(theta)
     G, g = proximal_objective(model, phi, theta, x, y, lam)
     norms = [task_norm(g)]
-    _check_finite(G, "the inner objective", "check the inputs for NaN or inf")
+    _check_finite(G, "the inner objective", "check the inputs for NaN or inf", x=x, y=y, params=params)
     steps = torch.zeros(x.shape[0], dtype=torch.long)
     evals = torch.ones(x.shape[0], dtype=torch.long)
     step_size = torch.full((x.shape[0],), float(lr), dtype=x.dtype)
@@ -181,12 +186,14 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
     (T,), gradient evaluations so far (T,)) after every step.
     """
     check_positive(lam=lam)
-    check_non_negative(max_steps=max_steps, delta=delta, cg_steps=cg_steps)
+    check_int("max_steps", max_steps, 0)
+    check_int("cg_steps", cg_steps, 0)
+    check_non_negative(delta=delta)
     x, y, _ = _as_batched(params, x, y)
     theta = {k: v.detach() for k, v in _lift(params, x.shape[0]).items()}
     phi = dict(theta) if phi is None else {k: v.detach() for k, v in phi.items()}
     G, g = proximal_objective(model, phi, theta, x, y, lam)
-    _check_finite(G, "the inner objective", "check the inputs for NaN or inf")
+    _check_finite(G, "the inner objective", "check the inputs for NaN or inf", x=x, y=y, params=params)
     norms = [task_norm(g)]
     n_tasks = x.shape[0]
     steps = torch.zeros(n_tasks, dtype=torch.long)
@@ -242,6 +249,7 @@ class Adaptation:
     def __post_init__(self):
         check_positive(lr=self.lr)
         check_non_negative(lam=self.lam, delta=self.delta)
+        check_int("cg_steps", self.cg_steps, 0)
         if self.solver not in INNER_SOLVERS:
             raise ValueError(f"solver must be one of {INNER_SOLVERS}, got {self.solver!r}")
 

@@ -1,10 +1,17 @@
-"""The MAML paper's 5-shot sinusoid table, side by side with this course's recorded figures.
+"""The MAML paper's 5-shot sinusoid table, side by side with this course's recorded figures, and the
+same figures measured again on fresh tasks drawn from other seeds.
 
 Paper figures: Finn et al. 2017, appendix (sinusoid, 5-shot, MSE after 1 / 5 / 10 gradient steps).
 Course figures: the evaluation recorded by `python -m helpers.lessons.pretrain` in helpers/weights/*.json.
+
+    python -m helpers.report                    # the table (as in the README)
+    python -m helpers.report --seeds 1 2 3 4 5  # each shipped model on 2,000 fresh tasks per seed
 """
 
-from .pretrained import available, pretrained_record
+import argparse
+
+from .evaluation import evaluate
+from .pretrained import adapter, available, load_pretrained, pretrained_record
 
 PAPER = {"maml": (0.67, 0.38, 0.35), "transfer": (2.41, 2.23, 2.19)}
 STEPS = ("1", "5", "10")
@@ -13,31 +20,38 @@ ROWS = (("maml", "MAML"), ("transfer", "pretrained on all tasks"), ("fomaml", "f
 
 
 def maml_paper_table(k_shot=5):
-    """Rows {method, source, mse: [3 means], ci: [3 half-widths] or None, how} and a markdown table."""
+    """Rows {method, source, mse: [3 means], ci: [3 half-widths] or None, diverged: [3 counts] or
+    None, n_tasks, how} and a markdown table."""
     rows = []
     for name, label in ROWS:
         if name in PAPER:
             rows.append({"name": name, "method": label, "source": "MAML paper", "mse": list(PAPER[name]),
-                         "ci": None, "how": "Finn et al. 2017, appendix"})
+                         "ci": None, "diverged": None, "how": "Finn et al. 2017, appendix"})
         if name in available():
             record = pretrained_record(name)
             mse = record["evaluation"]["mse"][f"K={k_shot}"]
             rows.append({"name": name, "method": label, "source": "this course",
                          "mse": [mse[s]["mean"] for s in STEPS], "ci": [mse[s]["ci"] for s in STEPS],
-                         "how": record["evaluation"]["adaptation"],
+                         "diverged": [mse[s]["diverged"] for s in STEPS],
+                         "n_tasks": mse[STEPS[0]]["n_tasks"], "how": record["evaluation"]["adaptation"],
                          "train_seconds": record["train_seconds"]})
     return rows, to_markdown(rows, k_shot)
 
 
 def to_markdown(rows, k_shot):
-    lines = [f"| {k_shot}-shot sinusoid, MSE after | 1 step | 5 steps | 10 steps | source | training |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"| {k_shot}-shot sinusoid, MSE after | 1 step | 5 steps | 10 steps | diverged | source "
+             "| training |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = [f"{m:.2f}" if r["ci"] is None else f"{m:.2f} ± {c:.2f}"
                  for m, c in zip(r["mse"], r["ci"] or [None] * 3)]
+        cells.append("" if r["diverged"] is None else _diverged(r["diverged"], r["n_tasks"]))
         seconds = f"{r['train_seconds']:.0f} s" if "train_seconds" in r else ""
         lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {r['source']} | {seconds} |")
     return "\n".join(lines)
+
+
+def _diverged(counts, n_tasks):
+    return f"{' / '.join(map(str, counts))} of {n_tasks:,}"
 
 
 def ratio_to_paper(rows, name):
@@ -46,5 +60,54 @@ def ratio_to_paper(rows, name):
     return [o / p for o, p in zip(ours, PAPER[name])]
 
 
+def other_seeds(seeds, n_tasks=2000, k_shot=5):
+    """{name: {seed: {n: Summary}}}: every shipped model of the table, adapted with its own rule
+    (helpers.pretrained.adapter), on n_tasks fresh tasks per seed, after 1, 5 and 10 steps."""
+    out, steps = {}, tuple(map(int, STEPS))
+    for name, _ in ROWS:
+        if name in available():
+            model, params = load_pretrained(name)
+            rule = adapter(name).rule
+            out[name] = {seed: evaluate(model, params, n_tasks=n_tasks, k_shot=k_shot, steps=steps,
+                                        k_query=100, seed=seed, rule=rule) for seed in seeds}
+    return out
+
+
+def seeds_markdown(results, k_shot=5):
+    """A markdown table of other_seeds(): mean ± 95% CI, median and diverged tasks per model and seed."""
+    lines = [f"| {k_shot}-shot, MSE after | seed | 1 step | 5 steps | 10 steps | diverged |",
+             "|---|---|---|---|---|---|"]
+    labels = dict(ROWS)
+    for name, by_seed in results.items():
+        for seed, summaries in by_seed.items():
+            s = [summaries[int(n)] for n in STEPS]
+            cells = [f"{x.mean:.2f} ± {x.ci:.2f} (median {x.median:.2f})" for x in s]
+            cells.append(_diverged([x.diverged for x in s], s[0].n_tasks))
+            lines.append(f"| {labels[name]} | {seed} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def divergence_note(results):
+    """One sentence for the README: on how many of other_seeds()'s tasks each model diverged."""
+    by_seed = next(iter(results.values()))
+    per_seed = next(iter(next(iter(by_seed.values())).values())).n_tasks
+    labels = dict(ROWS)
+    counts = [f"{' / '.join(str(sum(s[int(n)].diverged for s in results[name].values())) for n in STEPS)} "
+              f"for {labels[name]}" for name in results]
+    seeds = list(map(str, by_seed))
+    return (f"Of {len(seeds) * per_seed:,} fresh tasks ({per_seed:,} from each of the seeds "
+            f"{', '.join(seeds[:-1])} and {seeds[-1]}), adaptation diverged after 1 / 5 / 10 steps on "
+            f"{', '.join(counts[:-1])} and {counts[-1]}.")
+
+
 if __name__ == "__main__":
-    print(maml_paper_table()[1])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", help="evaluate again on fresh tasks from these seeds")
+    parser.add_argument("--tasks", type=int, default=2000, help="tasks per seed (with --seeds)")
+    args = parser.parse_args()
+    if args.seeds:
+        results = other_seeds(args.seeds, args.tasks)
+        print(seeds_markdown(results), divergence_note(results), sep="\n\n")
+    else:
+        print(maml_paper_table()[1])

@@ -10,15 +10,21 @@ so that a broken callback fails the notebook tests.
 
 import html
 import os
+import re
 import statistics
 import time
 import traceback
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
 
 from .plots import COLORS, png_bytes
+
+NOT_A_NUMBER = re.compile(r"\b(nan|inf)\b")  # how Python prints a float that is not finite
 
 
 class Panel:
@@ -35,6 +41,7 @@ class Panel:
              self.caption, self.image]
         )
         self.last_error = None
+        self.initial = self.values()  # where sweep() starts from
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
         self._muted = False
@@ -90,19 +97,92 @@ class Panel:
         self.fig.set_layout_engine(None)
         return self
 
-    def time_updates(self, settings):
-        """Median wall time in ms of set(**s) over a list of settings (the slider callback)."""
+    def callback_times(self, settings):
+        """Wall time in ms of set(**s) for each of a list of settings (the slider callback)."""
         times = []
         for s in settings:
             t0 = time.perf_counter()
             self.set(**s)
             times.append(1e3 * (time.perf_counter() - t0))
-        return statistics.median(times)
+        return times
+
+    def time_updates(self, settings):
+        """Median wall time in ms of set(**s) over a list of settings."""
+        return statistics.median(self.callback_times(settings))
+
+    def sweep(self):
+        """{label: settings} taking each control in turn to its smallest, a middle and its largest
+        value (the others at their initial values), then every control to its smallest ("all=min")
+        and every control to its largest ("all=max") at once."""
+        ranges = {name: control_range(c) for name, c in self.controls.items()}
+        out = {f"{name}={which}": {**self.initial, name: v} for name, r in ranges.items()
+               for which, v in r.items()}
+        for which in ("min", "max"):
+            out[f"all={which}"] = {name: r[which] for name, r in ranges.items()}
+        return out
+
+    def sweep_problems(self, messages=(), settings=None):
+        """Apply each of `settings` (default: self.sweep()); {label: what is wrong} for those that
+        show neither a finite figure nor a clear message in the caption (a traceback, a NaN or inf
+        printed or plotted). messages: the labels that should show a message (bad input, a
+        divergence) instead of a figure; a message elsewhere is a problem, and so is its absence."""
+        problems = {}
+        for label, s in (self.sweep() if settings is None else settings).items():
+            try:
+                self.set(**s)
+            except Exception as err:  # re-raised by refresh() under HELPERS_STRICT_WIDGETS=1
+                problems[label] = f"raised {type(err).__name__}: {err}"
+                continue
+            problem = self._frame_problem()
+            if problem is None and (self.last_error is None) == (label in messages):
+                problem = (f"expected a message, showed a figure: {self.caption.value}" if label in messages
+                           else f"an unexpected message: {self.last_error}")
+            if problem:
+                problems[label] = problem
+        return problems
+
+    def _frame_problem(self):
+        """What is wrong with the panel as it shows now, or None."""
+        err, caption = self.last_error, html.unescape(self.caption.value)
+        if err is not None and not isinstance(err, ValueError | FloatingPointError):
+            return f"a traceback in the caption: {type(err).__name__}: {err}"
+        if err is not None:  # a message above the last good figure
+            return _shows_nan([caption]) if str(err) else "an empty error message"
+        if bytes(self.image.value[:4]) != b"\x89PNG":
+            return "no figure"
+        for line in self.fig.findobj(Line2D):
+            if line.get_visible() and not np.isfinite(np.asarray(line.get_xydata(), dtype=float)).all():
+                return f"a line with NaN or inf data: {line.get_label()!r}"
+        return _shows_nan([caption] + [t.get_text() for t in self.fig.findobj(Text) if t.get_visible()])
 
     def _ipython_display_(self):
         from IPython.display import display
 
         display(self.widget)
+
+
+def _shows_nan(texts):
+    shown = [t for t in texts if NOT_A_NUMBER.search(t)]
+    return f"NaN or inf shown: {shown[0]!r}" if shown else None
+
+
+def control_range(control):
+    """{"min", "mid", "max"}: the smallest, a middle and the largest value of a slider, toggle or
+    selection (on the slider's grid; a log slider's middle exponent), or {"min": False, "max":
+    True} for a checkbox."""
+    if isinstance(control, widgets.Checkbox):
+        return {"min": False, "max": True}
+    if isinstance(control, widgets.FloatLogSlider | widgets.IntSlider | widgets.FloatSlider):
+        low, high, step = control.min, control.max, control.step
+        mid = low + round((high - low) / 2 / step) * step
+        values = (low, mid, high)
+        if isinstance(control, widgets.FloatLogSlider):
+            values = tuple(control.base**v for v in values)
+        elif isinstance(control, widgets.FloatSlider):
+            values = tuple(round(v, 12) for v in values)
+        return dict(zip(("min", "mid", "max"), values))
+    options = [o[1] if isinstance(o, tuple) else o for o in control.options]
+    return {"min": options[0], "mid": options[len(options) // 2], "max": options[-1]}
 
 
 def slider(description, value, min, max, step, log=False, integer=False, readout_format=None):

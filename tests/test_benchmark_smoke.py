@@ -55,6 +55,7 @@ def keep_threads():
     torch.set_num_threads(n)
 
 
+@pytest.mark.numerics
 @needs_peers
 @pytest.mark.parametrize("inner_steps", [1, 3])
 def test_higher_maml_grad_equals_maml_grad(tiny64, inner_steps):
@@ -71,6 +72,7 @@ def _ours_imaml(model, params, batch):
     return grad
 
 
+@pytest.mark.numerics
 @needs_peers
 def test_torchopt_custom_root_grad_matches_imaml_grad(tiny64):
     # Same inner steps, same CG iterations (rtol = atol = 0, our cg_tol = 0): the same algorithm,
@@ -82,6 +84,7 @@ def test_torchopt_custom_root_grad_matches_imaml_grad(tiny64):
     assert rel_err(bench.net_grads(net), _ours_imaml(model, params, batch)) < 1e-6
 
 
+@pytest.mark.numerics
 @needs_peers
 def test_torchopt_module_api_grad_matches_imaml_grad(tiny64):
     model, params, batch = tiny64

@@ -22,6 +22,7 @@ def random_spd(n_systems, n, cond, seed):
     return q @ torch.diag_embed(eig.expand(n_systems, n)) @ q.transpose(-1, -2)
 
 
+@pytest.mark.numerics
 def test_cg_matches_direct_solve_on_random_spd_systems():
     A = random_spd(4, 50, cond=100.0, seed=0)
     b = torch.randn(4, 50, generator=torch.Generator().manual_seed(1), dtype=F64)
@@ -32,6 +33,7 @@ def test_cg_matches_direct_solve_on_random_spd_systems():
     assert not res.non_positive_curvature.any()
 
 
+@pytest.mark.numerics
 def test_cg_residual_falls_and_exact_in_n_steps_without_rounding():
     A = random_spd(1, 8, cond=10.0, seed=2)[0]
     b = torch.ones(8, dtype=F64)
@@ -41,6 +43,7 @@ def test_cg_residual_falls_and_exact_in_n_steps_without_rounding():
     torch.testing.assert_close(res.x, torch.linalg.solve(A, b))
 
 
+@pytest.mark.numerics
 def test_cg_reports_non_positive_curvature_instead_of_nan():
     A = torch.diag(torch.tensor([1.0, 2.0, -3.0], dtype=F64))
     spd = torch.eye(3, dtype=F64)
@@ -81,6 +84,32 @@ def test_inner_loop_bad_input_names_the_argument(tiny):
         adapt(model, params, batch.x_tr, batch.y_tr[:, :3], 1, 0.01)
     with pytest.raises(ValueError, match="conjugate|steps"):
         conjugate_gradient(lambda v: v, torch.ones(3), steps=-1)
+
+
+def test_non_finite_or_mismatched_inputs_name_the_argument_not_the_learning_rate(tiny):
+    model, params, batch = tiny
+    x = batch.x_tr[0].clone()
+    x[1] = float("nan")
+    with pytest.raises(ValueError, match="^x contains NaN"):
+        adapt(model, params, x, batch.y_tr[0], 1, 0.01)
+    with pytest.raises(ValueError, match="^y contains NaN"):
+        proximal_solve(model, params, batch.x_tr, batch.y_tr * float("inf"), 1.0, 0.01, 5, 0.0)
+    with pytest.raises(ValueError, match="params\\['w0'\\] contains NaN"):
+        adapt(model, {k: v * float("nan") for k, v in params.items()}, batch.x_tr, batch.y_tr, 1, 0.01)
+    with pytest.raises(ValueError, match=r"x and y .*got \(5, 1\) and \(4, 1\)"):
+        adapt(model, params, batch.x_tr[0], batch.y_tr[0, :4], 1, 0.01)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m, p, b: imaml_grad(m, p, b, lam=2.0, cg_steps=2.5), "cg_steps"),
+    (lambda m, p, b: imaml_grad(m, p, b, lam=2.0, inner_steps=3.0), "inner_steps"),
+    (lambda m, p, b: adapt(m, p, b.x_tr, b.y_tr, 1.5, 0.01), "steps"),
+    (lambda m, p, b: conjugate_gradient(lambda v: v, torch.ones(3), steps=2.5), "steps"),
+])
+def test_a_fractional_step_count_names_the_argument(tiny, call, name):
+    model, params, batch = tiny
+    with pytest.raises(ValueError, match=f"^{name} must be an integer"):
+        call(model, params, batch)
 
 
 def test_diverging_learning_rate_is_a_clear_error_not_nan(tiny):

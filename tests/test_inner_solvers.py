@@ -21,6 +21,7 @@ def smooth_setup():
     return model, theta, batch
 
 
+@pytest.mark.numerics
 def test_hessian_free_solve_converges_superlinearly_on_a_smooth_network(smooth_setup):
     model, theta, batch = smooth_setup
     sol = hessian_free_solve(model, theta, batch.x_tr, batch.y_tr, lam=10.0, max_steps=12, delta=1e-10,
@@ -44,6 +45,7 @@ def test_hessian_free_counts_its_gradient_evaluations(smooth_setup):
     assert (gd.grad_evals == 6).all()  # the gradient at theta and one per trial step
 
 
+@pytest.mark.numerics
 def test_hessian_free_meta_gradient_equals_the_dense_reference_at_its_phi(smooth_setup):
     model, theta, batch = smooth_setup
     grad, info = imaml_grad(model, theta, batch, lam=10.0, inner_steps=6, delta=1e-8, cg_steps=200,
@@ -64,6 +66,7 @@ def test_inner_solve_dispatches_by_name_and_rejects_unknown_solvers(smooth_setup
         Adaptation(lam=1.0, solver="adam")
 
 
+@pytest.mark.numerics
 def test_adaptation_rule_is_gradient_descent_or_the_named_inner_solver(smooth_setup):
     model, theta, batch = smooth_setup
     plain = Adaptation(lr=0.01)(model, theta, batch, 3)

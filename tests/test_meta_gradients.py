@@ -55,6 +55,7 @@ def test_maml_grad_matches_central_finite_differences(setup, steps, lam):
     assert info.loss == pytest.approx(maml_objective(model, params, batch, steps, 0.01, lam), rel=1e-12)
 
 
+@pytest.mark.numerics
 def test_first_order_maml_is_the_query_gradient_at_phi(setup):
     model, params, batch = setup
     grad, _ = fomaml_grad(model, params, batch, 3, 0.01)
@@ -85,6 +86,7 @@ def pd_setup():
     return model, params, batch, sol, H
 
 
+@pytest.mark.numerics
 def test_test_settings_are_converged_and_positive_definite(pd_setup):
     *_, sol, H = pd_setup
     assert torch.all(sol.final_grad_norm <= DELTA)
@@ -92,6 +94,7 @@ def test_test_settings_are_converged_and_positive_definite(pd_setup):
     assert torch.all(smallest > 0.05)
 
 
+@pytest.mark.numerics
 def test_imaml_grad_matches_dense_solve(pd_setup):
     model, params, batch, sol, _ = pd_setup
     grad, info = imaml_grad(model, params, batch, LAM, LR, STEPS, DELTA, cg_steps=200, cg_tol=1e-14)
@@ -134,6 +137,7 @@ def test_exact_imaml_grad_matches_finite_differences_of_the_proximal_solution(pd
         assert abs(fd - g @ d) <= 1e-4 * g.norm()
 
 
+@pytest.mark.numerics
 def test_batched_meta_gradients_equal_a_loop_over_tasks(setup):
     model, params, batch = setup
     for fn, kwargs in [(maml_grad, dict(inner_steps=2, inner_lr=0.01)),
@@ -145,6 +149,7 @@ def test_batched_meta_gradients_equal_a_loop_over_tasks(setup):
         assert rel_err(batched, looped) <= 1e-12, fn.__name__
 
 
+@pytest.mark.numerics
 def test_batched_forward_equals_vmap_over_tasks(setup):
     model, params, batch = setup
     phi = adapt(model, params, batch.x_tr, batch.y_tr, 2, 0.01)
@@ -152,6 +157,7 @@ def test_batched_forward_equals_vmap_over_tasks(setup):
     torch.testing.assert_close(model(phi, batch.x_te), by_vmap, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.numerics
 def test_manual_backprop_equals_autograd(setup):
     model, params, batch = setup
     phi = adapt(model, params, batch.x_tr, batch.y_tr, 1, 0.01)

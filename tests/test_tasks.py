@@ -23,6 +23,7 @@ def test_sample_ranges_follow_the_maml_paper():
     assert abs(b.amplitude.mean().item() - 2.55) < 3 * 1.41 / math.sqrt(2000)
 
 
+@pytest.mark.numerics
 def test_targets_are_the_sinusoid_of_each_task():
     b = SinusoidTasks().sample(3, 4, 4, generator=2, dtype=torch.float64)
     expected = b.amplitude.view(-1, 1, 1) * torch.sin(b.x_te - b.phase.view(-1, 1, 1))

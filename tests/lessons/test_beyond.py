@@ -29,6 +29,7 @@ def _trunk(name="maml"):
 
 # ------------------------------------------------------------------ the Bayesian reading
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("lam", [0.05, 1.0, 20.0])
 @pytest.mark.parametrize("k_shot", [1, 3, 10])
 def test_imaml_inner_solution_is_posterior_mean_on_sinusoid_basis(lam, k_shot):
@@ -41,6 +42,7 @@ def test_imaml_inner_solution_is_posterior_mean_on_sinusoid_basis(lam, k_shot):
     assert steps >= 1
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("lam,sigma", [(1.0, 2.0), (5.0, 0.5), (0.3, 1.0)])
 def test_course_proximal_solve_reaches_posterior_mean_on_trunk_features(lam, sigma):
     """helpers.inner.proximal_solve, unchanged, on the last layer of the shipped MAML network: with
@@ -53,6 +55,7 @@ def test_course_proximal_solve_reaches_posterior_mean_on_trunk_features(lam, sig
     assert (w - post.mean).abs().max().item() <= 1e-6
 
 
+@pytest.mark.numerics
 def test_trunk_features_reproduce_the_network():
     model, params = load_pretrained("maml")
     feats = bayes.TrunkFeatures(model, params)
@@ -118,6 +121,10 @@ def test_bayes_panel_reports_bad_k_as_message():
         panel.draw(lam=1.0, k_shot=0)
 
 
+def test_bayes_panel_shows_a_figure_or_a_message_over_every_slider_range():
+    assert BayesPanel().sweep_problems() == {}  # latency: make bench
+
+
 # ------------------------------------------------------------------ other inner solvers
 
 @pytest.fixture(scope="module")
@@ -131,6 +138,7 @@ def linear_setup():
     return feats, lin, theta, batch, lam, phi_star, 1.0 / lipschitz
 
 
+@pytest.mark.numerics
 def test_closed_form_solves_the_inner_problem(linear_setup):
     _, lin, theta, batch, lam, phi_star, _ = linear_setup
     assert solvers.stationarity(lin, theta, phi_star, batch.x_tr, batch.y_tr, lam) <= 1e-10
@@ -169,6 +177,7 @@ def test_imaml_meta_grad_is_path_independent_maml_is_not(linear_setup):
     assert solvers.relative_error(maml_cold, g_star) <= 1e-4
 
 
+@pytest.mark.numerics
 def test_unrolled_meta_grad_is_maml_grad(linear_setup):
     _, lin, theta, batch, lam, _, lr = linear_setup
     a, _ = solvers.unrolled_meta_grad(lin, theta, batch, lam, lr, 5)
@@ -187,6 +196,7 @@ def test_path_study_shows_warm_start_gap(linear_setup):
 
 # ------------------------------------------------------------------ the stochastic inner loop
 
+@pytest.mark.numerics
 def test_inner_solve_full_batch_is_the_course_proximal_solve():
     """batch_size None or K is the course's proximal_solve (gradient descent whose step halves when
     G_i would rise), here at the shipped iMAML theta where the step 0.01 is too large at first."""
@@ -200,6 +210,7 @@ def test_inner_solve_full_batch_is_the_course_proximal_solve():
         assert all(torch.allclose(phi[k], ref.phi[k], atol=1e-12) for k in phi)
 
 
+@pytest.mark.numerics
 def test_sgd_imaml_grad_full_batch_is_imaml_grad():
     model = MLP()
     theta = model.init(1)
@@ -233,6 +244,7 @@ def test_sgd_steps_are_unbiased_on_average():
         assert (sgd[k].mean(0) - full[k][0]).abs().max() <= 5 * spread / math.sqrt(4000) + 1e-12
 
 
+@pytest.mark.numerics
 def test_gd_arm_of_the_study_is_meta_train_imaml():
     kw = dict(iterations=2, seed=5, meta_batch=3, k_shot=10, k_query=10, outer_lr=1e-3)
     _, a, _ = stochastic.meta_train_stochastic(None, lam=2.0, inner_lr=0.01, inner_steps=3, cg_steps=2,

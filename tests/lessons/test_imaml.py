@@ -61,6 +61,7 @@ def test_explorer_tight_delta_and_many_cg_steps_drive_error_below_1e3(panel):
     assert f"{tight['error']:.1e}" in tight["caption"] and "λ = 2" in tight["caption"]
 
 
+@pytest.mark.numerics
 def test_explorer_meta_gradient_is_the_library_imaml_grad(panel, shipped):
     _, theta, _ = shipped
     lam, delta, k, task = 1.0, 10**-0.5, 5, 1  # a delta that gradient descent reaches (no Newton)
@@ -100,12 +101,18 @@ def test_explorer_bad_input_is_a_value_error_naming_the_argument(panel):
             panel.compute(**args)
 
 
+def test_explorer_shows_a_figure_or_a_message_over_every_slider_range(panel):
+    # lam's ends and middle, tasks 0, 2 and 3 (each a first visit of ~1 s), and the corners
+    assert panel.sweep_problems() == {}  # latency: make bench
+
+
 def test_explorer_has_the_controls_the_lecture_deck_drives(panel):
     assert set(panel.controls) == {"lam", "cg_steps", "delta", "task"}
     assert panel.default_lam == pretrained_record("imaml")["config"]["lam"]
     assert isinstance(panel.model, SoftplusMLP)
 
 
+@pytest.mark.numerics
 def test_softplus_network_is_close_to_relu_and_its_backprop_is_exact():
     relu, params = load_pretrained("imaml")
     smooth = SoftplusMLP(relu.sizes)
@@ -150,6 +157,7 @@ def test_relu_network_minimisers_sit_on_hinges_where_softplus_converges(shipped)
 
 # ---------------------------------------------------------------- Figure 2 and the reference
 
+@pytest.mark.numerics
 def test_reference_is_the_implicit_gradient_by_finite_differences(shipped):
     model, theta, config = shipped
     lam, lr = config["lam"], config["inner_lr"]
@@ -193,6 +201,7 @@ def test_figure2_shape_imaml_converges_fomaml_biased_memory_flat_vs_growing(ship
     assert mem["maml"][0] < mem["maml"][1] < mem["maml"][2] and mem["maml"][2] > 4 * mem["maml"][0]
 
 
+@pytest.mark.numerics
 def test_solve_inner_exactly_reaches_machine_accuracy_where_g_is_smooth():
     # A 1-1 "network" is linear (no ReLU, no hinges): G is a quadratic with a closed-form minimiser.
     model = MLP((1, 1))
@@ -220,6 +229,7 @@ def random_symmetric(n_systems, n, seed, shift=0.0):
     return q @ torch.diag_embed(e.expand(n_systems, n)) @ q.transpose(-1, -2)
 
 
+@pytest.mark.numerics
 def test_cg_path_iterates_equal_conjugate_gradient_after_each_step():
     A = torch.cat([random_symmetric(1, 15, 0, shift=1.5), random_symmetric(1, 15, 1)])  # SPD, indefinite
     b = torch.randn(2, 15, generator=torch.Generator().manual_seed(2), dtype=F64)
@@ -235,6 +245,7 @@ def test_cg_path_iterates_equal_conjugate_gradient_after_each_step():
     assert (path.breakdown[1].item() >= 0) == res.non_positive_curvature[1].item()
 
 
+@pytest.mark.numerics
 def test_extreme_eigenvalues_match_a_dense_eigendecomposition():
     A = random_symmetric(3, 60, 4)
     lo, hi = spectrum.extreme_eigenvalues(lambda v: (A @ v.unsqueeze(-1)).squeeze(-1), 3, 60, steps=60)
@@ -243,6 +254,7 @@ def test_extreme_eigenvalues_match_a_dense_eigendecomposition():
     torch.testing.assert_close(hi, e[:, -1], rtol=1e-8, atol=1e-8)
 
 
+@pytest.mark.numerics
 def test_spectrum_of_i_plus_h_over_lambda_and_its_conditioning():
     H = random_symmetric(1, 30, 5)[0]  # eigenvalues from -1 to 10
     e = torch.linalg.eigvalsh(H)

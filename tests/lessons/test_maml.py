@@ -12,7 +12,6 @@ from helpers.lessons.maml.panels import AdaptationPanel, MemoryPanel
 from helpers.models import loss_grad, per_task, unflatten
 
 MODEL = MLP()
-BUDGET_MS = 250  # median slider callback
 
 
 @pytest.fixture(scope="module")
@@ -192,11 +191,12 @@ def test_adaptation_panel_rejects_bad_values_by_name(adaptation_panel):
         adaptation_panel.draw(inner_steps=1, inner_lr=-0.1, k_shot=5, task=0)
 
 
-def test_adaptation_panel_callback_is_fast(adaptation_panel):
-    settings = [dict(inner_steps=k, inner_lr=lr, k_shot=K, task=t)
-                for k, lr, K, t in [(1, 0.01, 5, 0), (5, 0.01, 5, 1), (10, 0.02, 10, 2), (20, 0.01, 20, 3),
-                                    (0, 0.01, 3, 4), (3, 0.05, 7, 5), (2, 0.01, 5, 6)]]
-    assert adaptation_panel.time_updates(settings) < BUDGET_MS
+@pytest.mark.parametrize("panel, messages", [
+    ("adaptation_panel", {"inner_lr=max", "all=max"}),  # a step of 1 diverges: said in the caption
+    ("memory_panel", set()),
+])
+def test_panel_shows_a_figure_or_a_message_over_every_slider_range(panel, messages, request):
+    assert request.getfixturevalue(panel).sweep_problems(messages) == {}  # latency: make bench
 
 
 def test_memory_panel_shows_maml_memory_growing_linearly_and_first_order_flat(memory_panel):
@@ -213,7 +213,3 @@ def test_memory_panel_shows_maml_memory_growing_linearly_and_first_order_flat(me
     assert "MAML" in memory_panel.caption.value and "MB" in memory_panel.caption.value
     assert memory_panel.seconds["maml", 12] > 0
 
-
-def test_memory_panel_callback_is_fast_on_new_values(memory_panel):
-    new_values = [dict(inner_steps=k) for k in (1, 2, 4, 7, 9, 11, 13)]
-    assert memory_panel.time_updates(new_values) < BUDGET_MS

@@ -54,6 +54,7 @@ def table(shipped):
 
 # ------------------------------------------------------------------------------------ the model
 
+@pytest.mark.numerics
 def test_one_head_on_a_shared_trunk_is_the_mlp():
     model = MultiHeadMLP(1)
     params = model.init(3)
@@ -64,6 +65,7 @@ def test_one_head_on_a_shared_trunk_is_the_mlp():
     assert model.n_params() == MLP().n_params() == 1761
 
 
+@pytest.mark.numerics
 def test_separate_trunks_are_independent_networks():
     model = MultiHeadMLP(3, shared_trunk=False)
     params = model.init(0)
@@ -306,22 +308,19 @@ def test_paired_claims_of_notebook_02_between_trunks(shipped):
 
 # ----------------------------------------------------------------------------------- the widgets
 
-def test_tradeoff_panel_callbacks_are_under_250_ms_and_clamp_the_task(shipped):
+def test_tradeoff_panel_shows_every_slider_range_and_clamps_the_task(shipped):
     panel = TradeOffPanel(*shipped)
-    median = panel.time_updates([dict(n_tasks=m, task=t) for m in (5, 20, 50) for t in (1, 4)])
-    assert panel.last_error is None
-    assert median < 250, f"median callback {median:.0f} ms"
+    assert panel.sweep_problems() == {}  # latency: make bench
     panel.set(n_tasks=2, task=7)
     assert panel.values() == {"n_tasks": 2, "task": 2} and panel.last_error is None
     with pytest.raises(ValueError, match="n_tasks"):
         panel.draw(n_tasks=3, task=1)
 
 
-def test_new_head_panel_callbacks_are_under_250_ms_and_match_fit_head(shipped):
+@pytest.mark.numerics
+def test_new_head_panel_shows_every_slider_range_and_matches_fit_head(shipped):
     panel = NewHeadPanel(shipped[0])
-    median = panel.time_updates([dict(n_tasks=m, k_shot=k) for m in (5, 20, 50) for k in (5, 10)])
-    assert panel.last_error is None
-    assert median < 250, f"median callback {median:.0f} ms"
+    assert panel.sweep_problems() == {}  # latency: make bench
     panel.set(n_tasks=20, k_shot=7, lam=1e-2)
     model, params = shipped[0][20]
     batch = panel.held_out

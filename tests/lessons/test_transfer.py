@@ -110,6 +110,7 @@ def test_pretrain_pooled_is_the_loop_written_in_notebook_01():
 
 # ----------------------------------------------------------------- the linearised dynamics
 
+@pytest.mark.numerics
 def test_support_jacobian_rows_are_output_gradients(transfer):
     model, theta = transfer
     x = torch.linspace(-4, 4, 5).view(-1, 1)
@@ -120,6 +121,7 @@ def test_support_jacobian_rows_are_output_gradients(transfer):
         assert torch.allclose(jac[j], torch.cat([g.flatten() for g in grads]), atol=1e-6)
 
 
+@pytest.mark.numerics
 def test_linearised_loss_is_exact_for_the_first_step_direction(transfer):
     # t = 0 reproduces the initial loss exactly; the kernel is symmetric positive semi-definite
     model, theta = transfer
@@ -170,6 +172,7 @@ def test_max_stable_lr_is_k_over_the_largest_eigenvalue():
     assert max_stable_lr(torch.tensor([500.0, 2.0, 0.1]), 10) == pytest.approx(0.02)
 
 
+@pytest.mark.numerics
 def test_fine_tune_matches_adapt_and_reports_divergence(transfer):
     model, theta = transfer
     task = SinusoidTasks().task(2.0, 0.5, 10, 50, generator=0)
@@ -228,13 +231,10 @@ def test_paired_table_shows_mean_interval_and_wins():
 
 # ----------------------------------------------------------------------------------- the widget
 
-def test_transfer_panel_callbacks_are_under_250_ms(transfer):
+def test_transfer_panel_shows_a_figure_or_a_message_over_every_slider_range(transfer):
     panel = TransferPanel(*transfer)
-    settings = [dict(k_shot=k, steps=s, lr=0.01) for k in (5, 10) for s in (10, 100)]
-    settings += [dict(amplitude=a) for a in (1.0, 4.0)] + [dict(lr=0.003, steps=200)]
-    median = panel.time_updates(settings)
-    assert panel.last_error is None
-    assert median < 250, f"median callback {median:.0f} ms"
+    # the largest learning rate diverges in 10 steps: said in the caption (latency: make bench)
+    assert panel.sweep_problems(messages={"lr=max", "all=max"}) == {}
 
 
 def test_transfer_panel_shows_divergence_and_limit(transfer):
