@@ -34,7 +34,7 @@ README_MARKERS = ("<!-- bench_panels: start -->\n", "<!-- bench_panels: end -->"
 
 @functools.cache
 def _head_to_head_stats():
-    """Notebook 07's data (computed once: the panel only selects from it)."""
+    """Notebook 08's data (computed once: the panel only selects from it)."""
     shipped = takeaways.load_shipped()
     errors = {k: takeaways.adaptation_curves(shipped, k) for k in takeaways.K_SHOTS}
     return {k: {m: takeaways.curve_stats(e) for m, e in errors[k].items()} for k in takeaways.K_SHOTS}

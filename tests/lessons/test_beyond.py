@@ -1,4 +1,4 @@
-"""Notebook 06: the Bayesian reading (MAP = posterior mean), path independence of iMAML's
+"""Notebook 07: the Bayesian reading (MAP = posterior mean), path independence of iMAML's
 meta-gradient (and not MAML's), the stochastic inner loop, its study and the stated conclusion."""
 
 import math
@@ -21,7 +21,7 @@ F64 = torch.float64
 
 
 def _trunk(name="maml"):
-    """The linear model of notebook 06: the shipped network's last layer on its trunk features."""
+    """The linear model of notebook 07: the shipped network's last layer on its trunk features."""
     model, params = load_pretrained(name)
     feats = bayes.TrunkFeatures(model, {k: v.double() for k, v in params.items()})
     return feats, bayes.LinearFeatureModel(feats), {"w0": feats.head()}

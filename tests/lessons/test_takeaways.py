@@ -1,4 +1,4 @@
-"""Notebook 07 (the takeaways): the numbers its statements quote, computed by lessons.takeaways.compare
+"""Notebook 08 (the takeaways): the numbers its statements quote, computed by lessons.takeaways.compare
 on the notebook's own tasks and asserted with stated tolerances; the head-to-head data; the widget;
 the exercise checkers."""
 

@@ -1,4 +1,4 @@
-"""Lesson 06, beyond iMAML (notebooks/06_beyond_imaml.ipynb): the talk's open questions, by
+"""Lesson 07, beyond iMAML (notebooks/07_beyond_imaml.ipynb): the talk's open questions, by
 experiment.
 
 stochastic  an SGD inner loop, and the study of it (`python -m helpers.lessons.beyond.sgd_study`)

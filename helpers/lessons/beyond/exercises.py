@@ -1,4 +1,4 @@
-"""Checkers for notebook 06 (beyond iMAML: the Bayesian reading, other inner solvers).
+"""Checkers for notebook 07 (beyond iMAML: the Bayesian reading, other inner solvers).
 
 Each check_* calls the student's function, compares it with an independent computation, prints
 "correct: ..." or "not yet right: ..." and returns True / False. An unfinished answer (a stub

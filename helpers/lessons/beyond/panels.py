@@ -1,4 +1,4 @@
-"""Notebook 06 (and the lecture deck): the Bayesian reading of iMAML as a live panel.
+"""Notebook 07 (and the lecture deck): the Bayesian reading of iMAML as a live panel.
 
 BayesPanel: Bayesian linear regression on the exact sinusoid basis [sin x, cos x], prior N(theta,
 lam^-1 I) around the task family's mean weights. A lambda slider sets the prior strength; the panel

@@ -1,4 +1,4 @@
-"""Notebook 06's study of an SGD inner loop (helpers.lessons.beyond.stochastic), run from the command
+"""Notebook 07's study of an SGD inner loop (helpers.lessons.beyond.stochastic), run from the command
 line; a module of its own because the lesson's package imports stochastic, which `python -m` would
 then run a second time.
 

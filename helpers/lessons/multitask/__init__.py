@@ -7,7 +7,7 @@ exercises  the notebook's checkers
 
 Uses helpers.lessons.transfer: the held-out tasks of notebooks 01-02, the transfer and
 from-scratch baselines and the tables (finetune), and its checkers' as_tensor.
-ridge_head_errors gives the closed-form new head's per-task errors on any tasks (notebook 07 can
+ridge_head_errors gives the closed-form new head's per-task errors on any tasks (notebook 08 can
 set them beside the other methods on its own held-out tasks).
 """
 

@@ -1,4 +1,4 @@
-"""Lesson 07, the takeaways (notebooks/07_takeaways.ipynb): every method head to head on the same
+"""Lesson 08, the takeaways (notebooks/08_takeaways.ipynb): every method head to head on the same
 held-out tasks, and what each costs.
 
 compare    one function per figure of the notebook, the takeaways' numbers and statements

@@ -1,4 +1,4 @@
-"""Notebook 07, the takeaways: every method of the course head to head, and what each costs.
+"""Notebook 08, the takeaways: every method of the course head to head, and what each costs.
 
 One function per figure of the notebook; the takeaways quote only numbers computed here.
 
@@ -27,14 +27,13 @@ import torch
 
 from helpers.checks import check_int
 from helpers.evaluation import adaptation_errors, mean_ci
-from helpers.inner import proximal_solve
 from helpers.lessons.maml.cost import growth_per_step, meta_grad_call
 from helpers.lessons.multitask import heads as multitask
 from helpers.lessons.toy.panels import SCRATCH_LR, fit_from_scratch
 from helpers.models import MLP, mse
 from helpers.plots import COLORS, LABELS, plain_log_axis
 from helpers.pretrain import EVAL_SEED, MAML
-from helpers.pretrained import WEIGHTS, load_pretrained, pretrained_record
+from helpers.pretrained import WEIGHTS, adapter, load_pretrained, pretrained_record
 from helpers.profiling import median_seconds, saved_tensor_peak
 from helpers.tasks import SinusoidTasks
 from helpers.training import meta_gradient
@@ -96,10 +95,9 @@ def adaptation_rule(name, shipped=None):
         model, params, _ = shipped[name]
         return (f"gradient descent on a new head, trunk frozen, "
                 f"lr=0.9/max||[h(x),1]||^2={multitask.head_lr(model, params):.3g}")
-    config = shipped[name].record["config"]
-    if name == "imaml":
-        return f"iMAML's proximal solver, lam={config['lam']}, lr={config['inner_lr']}"
-    return f"gradient descent, lr={config.get('inner_lr', FINE_TUNE_LR)}"
+    if name == "transfer":
+        return f"gradient descent, lr={FINE_TUNE_LR}"
+    return adapter(name).rule.describe()
 
 
 def adapt_errors(name, shipped, batch, steps=STEPS):
@@ -117,10 +115,9 @@ def adapt_errors(name, shipped, batch, steps=STEPS):
     model, params, record = shipped
     if name == "multitask":
         return multitask.head_gradient_steps(model, params, batch, steps, multitask.head_lr(model, params))
-    config = record["config"]
-    if name == "imaml":
-        return adaptation_errors(model, params, batch, steps, config["inner_lr"], config["lam"])
-    return adaptation_errors(model, params, batch, steps, config.get("inner_lr", FINE_TUNE_LR))
+    if name == "transfer":
+        return adaptation_errors(model, params, batch, steps, FINE_TUNE_LR)
+    return adaptation_errors(model, params, batch, steps, rule=adapter(name).rule)  # its shipped rule
 
 
 # ---------------------------------------------------------------------------------------------- #
@@ -143,14 +140,11 @@ def adaptation_curves(shipped, k_shot, methods=METHODS, n_tasks=N_TASKS, steps=S
 
 
 def imaml_as_trained(shipped, k_shot, n_tasks=N_TASKS, k_query=K_QUERY, seed=EVAL_SEED):
-    """(mean, ci) query MSE of iMAML adapted exactly as in meta-training: its proximal solver with
-    the shipped lam, lr, delta and at most the shipped inner_steps (16), on the held-out tasks.
-    Figure 1 stops at STEPS steps, before that budget is spent."""
+    """(mean, ci) query MSE of iMAML adapted exactly as in meta-training: its shipped rule (solver,
+    lam, delta) for at most the shipped inner_steps, on the held-out tasks."""
     model, params, record = shipped["imaml"]
-    config = record["config"]
     batch = held_out_tasks(k_shot, n_tasks, k_query, seed)
-    phi = proximal_solve(model, params, batch.x_tr, batch.y_tr, config["lam"], config["inner_lr"],
-                         config["inner_steps"], config["delta"]).phi
+    phi = adapter("imaml")(params, batch, record["config"]["inner_steps"])
     return mean_ci(mse(model, phi, batch.x_te, batch.y_te).detach())
 
 
@@ -428,12 +422,12 @@ def takeaway_statements(N, imaml_config, paper_rows):
          f"trained for a proximal solve of up to {inner} steps, is still at {f(s1['imaml'])} after one; its "
          f"full solve reaches {f(trained[5])}, {vs(trained[5], s10['maml'])} MAML's after {STEPS} steps "
          f"({f(trained[10])} against {f(t10['maml'])} with K = 10). Here iMAML's gains are memory and a "
-         f"meta-gradient independent of the inner path (notebook 06), {imaml_gain}"),
+         f"meta-gradient independent of the inner path (notebook 07), {imaml_gain}"),
         ("The MAML paper's sinusoid result is reproduced", "Table",
          f"MAML's 5-shot error after 1, 5, 10 steps is {row('this course')} here, {row('MAML paper')} in "
          f"the paper"),
-        ("λ is a prior strength: how far a task may move from θ", "notebooks 05 and 06",
-         "the λ slider of notebook 05; notebook 06 reads the inner solve as a MAP estimate under a "
+        ("λ is a prior strength: how far a task may move from θ", "notebooks 05 and 07",
+         "the λ slider of notebook 05; notebook 07 reads the inner solve as a MAP estimate under a "
          "Gaussian prior with mean θ and precision λ"),
     ]
     return [f"**{claim}** ({figure}): {evidence}." for claim, figure, evidence in items]

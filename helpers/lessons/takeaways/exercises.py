@@ -1,4 +1,4 @@
-"""Checkers for notebook 07 (the takeaways).
+"""Checkers for notebook 08 (the takeaways).
 
 Each check_* calls the student's function on fixed cases, compares it with an independent
 computation written here in plain Python (no numpy, no helpers.evaluation / lessons.maml.cost /
