@@ -211,21 +211,21 @@ def load_study(path=STUDY_PATH):
     return json.loads(Path(path).read_text())
 
 
-def stage2_table(study):
-    """Stage 2 as a text table: each configuration's seconds per meta-iteration, validation MSE (mean,
-    95% CI, median) after 10 iterations and the fraction of its training inner solves that met delta;
-    '*' marks the configurations that qualify."""
-    stage2 = study["settings"]["stage2"]
-    rows = sorted((r for r in study["records"]
-                   if r["config"]["iterations"] == stage2 and r["status"] == "ok"),
-                  key=lambda r: (r["family"], r["val"]["mean"]))
-    lines = [f"stage 2 ({stage2:,} meta-iterations each)" + " " * 12
+def study_table(study, iterations=None, per_family=3):
+    """The best `per_family` configurations of each family trained for `iterations` meta-iterations
+    (default: the study's last stage), as a text table: seconds per meta-iteration, validation MSE
+    (mean, 95% CI, median) after 10 iterations and the fraction of training inner solves that met
+    delta; '*' marks the configurations that qualify (qualifying ones are listed first)."""
+    settings = study.get("settings", {})
+    iterations = iterations or settings.get("stage2") or settings.get("stage1", STAGE1_ITERATIONS)
+    lines = [f"{iterations:,} meta-iterations each" + " " * 29
              + "ms/it   val MSE (95% CI)   median   met delta"]
-    for r in rows:
-        v, met = r["val"], r.get("met_delta")
-        lines.append(f"{'*' if qualifies(r) else ' '} {r['label']:<48} "
-                     f"{1e3 * r['seconds_per_iteration']:6.1f}   {v['mean']:.3f} ± {v['ci']:.3f}    "
-                     f"{v['median']:.3f}    " + ("   -" if met is None else f"{met:.2f}"))
+    for fam in GRIDS:
+        for r in select(study["records"], fam, per_family, iterations=iterations, qualified=False):
+            v, met = r["val"], r.get("met_delta")
+            lines.append(f"{'*' if qualifies(r) else ' '} {r['label']:<58} "
+                         f"{1e3 * r['seconds_per_iteration']:6.1f}   {v['mean']:.3f} ± {v['ci']:.3f}    "
+                         f"{v['median']:.3f}    " + ("   -" if met is None else f"{met:.2f}"))
     return "\n".join(lines)
 
 

@@ -1,0 +1,120 @@
+"""Notebook 05, sections 6: the tuning study (its rules, and that the shipped iMAML is its winner) and
+the race with MAML at equal steps, gradient evaluations and time."""
+
+import math
+
+import pytest
+import torch
+
+from helpers import SinusoidTasks, adapter, evaluate, load_pretrained, pretrained_record
+from helpers.inner import inner_solve
+from helpers.lessons.imaml import race, tuning
+from helpers.models import SoftplusMLP, mse
+from helpers.pretrain import EVAL_SEED
+
+
+def record(fam, val, met=None, iterations=3000, activation="relu", **config):
+    base = {"method": "maml" if fam == "maml" else "imaml", "iterations": iterations,
+            **({} if fam == "maml" else {"solver": "gd" if fam == "imaml-gd" else "hessian_free",
+                                          "activation": activation}), **config}
+    out = {"config": base, "family": fam, "label": tuning.label(base), "status": "ok",
+           "seconds_per_iteration": 0.01, "val": {"mean": val, "ci": 0.01, "median": val}}
+    return out if met is None else {**out, "met_delta": met}
+
+
+def test_selection_takes_the_lowest_validation_mse_among_solves_that_met_delta():
+    records = [record("imaml-hf", 0.50, met=0.20, lam=1.0), record("imaml-hf", 0.60, met=0.95, lam=20.0),
+               record("imaml-hf", 0.55, met=0.90, lam=10.0), record("imaml-hf", 0.40, met=0.89, lam=5.0),
+               record("imaml-hf", 0.30, met=0.99, lam=2.0, iterations=10),  # another stage
+               record("maml", 0.70, inner_lr=0.01, inner_steps=1)]
+    assert [r["config"]["lam"] for r in tuning.select(records, "imaml-hf", 5, iterations=3000)] == [10.0, 20.0]
+    loose = tuning.select(records, "imaml-hf", 5, iterations=3000, qualified=False)
+    assert [r["config"]["lam"] for r in loose] == [10.0, 20.0, 5.0, 1.0]  # qualifying ones first
+    assert tuning.qualifies(records[-1])  # MAML has no inner solve to meet
+    diverged = {**records[1], "status": "diverged: loss is NaN", "val": None}
+    assert not tuning.qualifies({**diverged, "val": {"mean": math.nan}})
+    table = tuning.study_table({"records": records, "settings": {"stage1": 3000}}, per_family=2)
+    assert "* iMAML-HF lam=10" in table and "  iMAML-HF lam=5" not in table and "lam=2 " not in table
+
+
+def test_configurations_train_as_they_are_scored():
+    hf = {"method": "imaml", "solver": "hessian_free", "lam": 20.0, "inner_steps": 8, "solver_cg_steps": 10,
+          "activation": "softplus", "iterations": 3000}
+    assert isinstance(tuning.network(hf), SoftplusMLP)
+    kwargs = tuning.method_kwargs(hf)
+    assert kwargs["delta"] == tuning.DELTA and kwargs["cg_steps"] == tuning.CG_STEPS
+    rule = tuning.adaptation(hf)
+    assert (rule.lam, rule.solver, rule.cg_steps) == (20.0, "hessian_free", 10)
+    assert tuning.adaptation({"method": "maml", "inner_lr": 0.03, "inner_steps": 5}).lam == 0.0
+    # every configuration: the same meta-batch, task stream and validation tasks (not the test tasks)
+    assert tuning.VAL_SEED != tuning.STUDY_SEED
+    assert EVAL_SEED not in (tuning.VAL_SEED, tuning.STUDY_SEED)
+
+
+def test_one_configuration_runs_end_to_end(monkeypatch):
+    monkeypatch.setitem(tuning.VALIDATION, "n_tasks", 20)
+    monkeypatch.setattr(tuning, "TAIL", 3)
+    config = {"method": "imaml", "solver": "hessian_free", "lam": 20.0, "inner_steps": 2, "solver_cg_steps": 3,
+              "activation": "softplus", "iterations": 4}
+    r = tuning.run_config(config)
+    assert r["status"] == "ok" and len(r["val"]["curve"]) == tuning.VALIDATION["steps"] + 1
+    assert 0.0 <= r["met_delta"] <= 1.0 and r["inner_grad_evals"] > 0
+    torch.set_num_threads(2)
+
+
+def test_the_shipped_imaml_is_the_studys_winner():
+    study = tuning.load_study()
+    best = tuning.select(study["records"], "imaml-hf", 1, iterations=study["settings"]["stage1"])
+    best += tuning.select(study["records"], "imaml-gd", 1, iterations=study["settings"]["stage1"])
+    winner = min(best, key=lambda r: r["val"]["mean"])["config"]
+    shipped = pretrained_record("imaml")["config"]
+    for key in ("lam", "solver", "inner_steps", "solver_cg_steps"):
+        assert shipped[key] == winner[key], key
+    model, _ = load_pretrained("imaml")
+    assert type(model) is type(tuning.network(winner))
+    assert shipped["iterations"] == pretrained_record("maml")["config"]["iterations"]  # equal budgets
+
+
+def test_shipped_imaml_meets_delta_in_training_and_at_test_time():
+    record = pretrained_record("imaml")
+    assert record["training_inner_solves"]["met_delta"] >= tuning.MIN_MET_DELTA
+    rule, config = adapter("imaml").rule, record["config"]
+    assert rule.delta == config["delta"] and rule.lam == config["lam"]  # the rule it was trained for
+    batch = SinusoidTasks().sample(50, 5, 20, 8)  # 5-shot: fewer points than in training
+    sol = inner_solve(adapter("imaml").model, load_pretrained("imaml")[1], batch.x_tr, batch.y_tr, rule.lam,
+                      rule.delta, rule.solver, rule.lr, config["inner_steps"], rule.cg_steps)
+    assert (sol.final_grad_norm <= rule.delta).float().mean() >= tuning.MIN_MET_DELTA
+
+
+@pytest.fixture(scope="module")
+def curves():
+    return race.cost_curves(["maml", "imaml"], SinusoidTasks().sample(40, 5, 20, 2024), steps=4, repeats=1)
+
+
+def test_race_counts_gradients_and_uses_each_models_own_rule(curves):
+    assert curves["maml"]["evals"] == [0.0, 1.0, 2.0, 3.0, 4.0]  # one gradient per plain step
+    ev = curves["imaml"]["evals"]
+    assert ev[0] == 0 and all(b >= a for a, b in zip(ev, ev[1:], strict=False)) and ev[1] > 2  # Newton: CG
+    assert all(b >= a for a, b in zip(curves["imaml"]["seconds"], curves["imaml"]["seconds"][1:], strict=False))
+    batch = SinusoidTasks().sample(40, 5, 20, 2024)
+    for name in ("maml", "imaml"):
+        model, params = load_pretrained(name)
+        phi = adapter(name)(params, batch, 4)
+        torch.testing.assert_close(curves[name]["errors"][4], mse(model, phi, batch.x_te, batch.y_te).detach(),
+                                   rtol=1e-4, atol=1e-6)  # float32: another path's rounding
+
+
+def test_race_summary_is_the_paired_difference(curves):
+    line = race.paired_summary(curves, "imaml", "maml", 4)
+    d = (curves["imaml"]["errors"][4] - curves["maml"]["errors"][4]).double()
+    assert f"{d.mean().item():+.3f}" in line and "40 tasks" in line
+
+
+@pytest.mark.numerics
+def test_evaluate_uses_the_shipped_rule():
+    model, params = load_pretrained("imaml")
+    batch_summary = evaluate(model, params, n_tasks=30, k_shot=5, steps=[2], k_query=20, seed=4,
+                             rule=adapter("imaml").rule)
+    batch = SinusoidTasks().sample(30, 5, 20, 4)
+    errors = mse(model, adapter("imaml")(params, batch, 2), batch.x_te, batch.y_te).double()
+    assert batch_summary[2].mean == pytest.approx(errors.mean().item(), rel=1e-4)
