@@ -67,8 +67,9 @@ def test_explorer_meta_gradient_is_the_library_imaml_grad(panel, shipped):
     panel.set(task=task, lam=lam, delta=delta, cg_steps=k)
     assert panel.last["stopped_at_delta"]
     tasks = explorer_tasks()
-    grad, info = imaml_grad(model, theta, tasks[task:task + 1], lam, inner_steps=MAX_NEWTON_STEPS, delta=delta,
-                            cg_steps=k, solver="hessian_free", solver_cg_steps=panel.solver_cg_steps)
+    grad, info = imaml_grad(model, theta, tasks[task:task + 1], lam, inner_steps=MAX_NEWTON_STEPS,
+                            delta=delta, cg_steps=k, solver="hessian_free",
+                            solver_cg_steps=panel.solver_cg_steps)
     assert info.inner_grad_norms.shape[0] - 1 == panel.last["step"]  # Newton steps of the inner solve
     assert rel(panel.last["meta_grad"], flatten(grad)) < 1e-9
     # the panel's exact reference: Cholesky of the dense system, against the library's LU solve

@@ -27,7 +27,8 @@ def test_selection_takes_the_lowest_validation_mse_among_solves_that_met_delta()
                record("imaml-hf", 0.55, met=0.90, lam=10.0), record("imaml-hf", 0.40, met=0.89, lam=5.0),
                record("imaml-hf", 0.30, met=0.99, lam=2.0, iterations=10),  # another stage
                record("maml", 0.70, inner_lr=0.01, inner_steps=1)]
-    assert [r["config"]["lam"] for r in tuning.select(records, "imaml-hf", 5, iterations=3000)] == [10.0, 20.0]
+    best = tuning.select(records, "imaml-hf", 5, iterations=3000)
+    assert [r["config"]["lam"] for r in best] == [10.0, 20.0]
     loose = tuning.select(records, "imaml-hf", 5, iterations=3000, qualified=False)
     assert [r["config"]["lam"] for r in loose] == [10.0, 20.0, 5.0, 1.0]  # qualifying ones first
     assert tuning.qualifies(records[-1])  # MAML has no inner solve to meet
@@ -54,8 +55,8 @@ def test_configurations_train_as_they_are_scored():
 def test_one_configuration_runs_end_to_end(monkeypatch):
     monkeypatch.setitem(tuning.VALIDATION, "n_tasks", 20)
     monkeypatch.setattr(tuning, "TAIL", 3)
-    config = {"method": "imaml", "solver": "hessian_free", "lam": 20.0, "inner_steps": 2, "solver_cg_steps": 3,
-              "activation": "softplus", "iterations": 4}
+    config = {"method": "imaml", "solver": "hessian_free", "lam": 20.0, "inner_steps": 2,
+              "solver_cg_steps": 3, "activation": "softplus", "iterations": 4}
     r = tuning.run_config(config)
     assert r["status"] == "ok" and len(r["val"]["curve"]) == tuning.VALIDATION["steps"] + 1
     assert 0.0 <= r["met_delta"] <= 1.0 and r["inner_grad_evals"] > 0
@@ -95,13 +96,14 @@ def test_race_counts_gradients_and_uses_each_models_own_rule(curves):
     assert curves["maml"]["evals"] == [0.0, 1.0, 2.0, 3.0, 4.0]  # one gradient per plain step
     ev = curves["imaml"]["evals"]
     assert ev[0] == 0 and all(b >= a for a, b in zip(ev, ev[1:], strict=False)) and ev[1] > 2  # Newton: CG
-    assert all(b >= a for a, b in zip(curves["imaml"]["seconds"], curves["imaml"]["seconds"][1:], strict=False))
+    sec = curves["imaml"]["seconds"]
+    assert all(b >= a for a, b in zip(sec, sec[1:], strict=False))
     batch = SinusoidTasks().sample(40, 5, 20, 2024)
     for name in ("maml", "imaml"):
         model, params = load_pretrained(name)
         phi = adapter(name)(params, batch, 4)
-        torch.testing.assert_close(curves[name]["errors"][4], mse(model, phi, batch.x_te, batch.y_te).detach(),
-                                   rtol=1e-4, atol=1e-6)  # float32: another path's rounding
+        want = mse(model, phi, batch.x_te, batch.y_te).detach()
+        torch.testing.assert_close(curves[name]["errors"][4], want, rtol=1e-4, atol=1e-6)  # float32 paths
 
 
 def test_race_summary_is_the_paired_difference(curves):
