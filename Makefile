@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test doctor bench pretrain sgd-study clean-notebooks clean
+.PHONY: lab test doctor bench pretrain tuning sgd-study clean-notebooks clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv --clear $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 
 pretrain: $(STAMP)
 	$(BIN)/python -m helpers.lessons.pretrain
+
+# iMAML's tuning study (notebook 05, section 6): stage 1 as the course ran it, resumable
+tuning: $(STAMP)
+	$(BIN)/python -m helpers.lessons.imaml.tuning_study --stages 1
 
 sgd-study: $(STAMP)
 	$(BIN)/python -m helpers.lessons.beyond.sgd_study

@@ -54,8 +54,8 @@ PANELS = {
     "MemoryPanel": ("03", maml.MemoryPanel),
     "BiasPanel": ("04", fomaml.BiasPanel),
     "ExplorerPanel": ("05", imaml.ExplorerPanel),
-    "BayesPanel": ("06", beyond.BayesPanel),
-    "HeadToHeadPanel": ("07", _head_to_head),
+    "BayesPanel": ("07", beyond.BayesPanel),
+    "HeadToHeadPanel": ("08", _head_to_head),
 }
 
 
