@@ -65,6 +65,9 @@ def standard_eval(rule):
 SPECS = {
     "maml": (_meta("maml", 30_000, 1e-3, 1, MAML), standard_eval(Adaptation(0.01))),
     "fomaml": (_meta("fomaml", 30_000, 1e-3, 2, MAML), standard_eval(Adaptation(0.01))),
+    # MAML on iMAML's smooth network (same seed as MAML's): the activation's effect, measured
+    "maml_softplus": (_meta("maml", 30_000, 1e-3, 1, MAML, SoftplusMLP(beta=IMAML_BETA)),
+                      standard_eval(Adaptation(0.01))),
     "imaml": (_meta("imaml", 30_000, 1e-3, 3, IMAML, SoftplusMLP(beta=IMAML_BETA)),
               standard_eval(Adaptation(lam=IMAML["lam"], solver=IMAML["solver"],
                                        cg_steps=IMAML["solver_cg_steps"], delta=IMAML["delta"]))),

@@ -16,7 +16,7 @@ from .pretrained import adapter, available, load_pretrained, pretrained_record
 PAPER = {"maml": (0.67, 0.38, 0.35), "transfer": (2.41, 2.23, 2.19)}
 STEPS = ("1", "5", "10")
 ROWS = (("maml", "MAML"), ("transfer", "pretrained on all tasks"), ("fomaml", "first-order MAML"),
-        ("imaml", "iMAML"))
+        ("maml_softplus", "MAML, softplus network"), ("imaml", "iMAML (softplus network)"))
 
 
 def maml_paper_table(k_shot=5):
@@ -48,6 +48,16 @@ def to_markdown(rows, k_shot):
         seconds = f"{r['train_seconds']:.0f} s" if "train_seconds" in r else ""
         lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {r['source']} | {seconds} |")
     return "\n".join(lines)
+
+
+def inner_solves_note(name="imaml"):
+    """One sentence for the README: how the model's training inner solves ended (its record)."""
+    s = pretrained_record(name)["training_inner_solves"]
+    q = s["grad_norm_quantiles"]
+    return (f"In its last {s['iterations']:,} meta-iterations ({s['solves']:,} inner solves) the training "
+            f"inner solve met ||grad G|| <= {s['delta']:g} on {s['met_delta']:.1%} of tasks (||grad G|| "
+            f"quantiles 10% {q['0.1']:.0e}, 50% {q['0.5']:.0e}, 90% {q['0.9']:.0e}, 99% {q['0.99']:.0e}), "
+            f"spending {s['grad_evals']:.0f} gradient evaluations per task on average.")
 
 
 def _diverged(counts, n_tasks):
@@ -110,4 +120,4 @@ if __name__ == "__main__":
         results = other_seeds(args.seeds, args.tasks)
         print(seeds_markdown(results), divergence_note(results), sep="\n\n")
     else:
-        print(maml_paper_table()[1])
+        print(maml_paper_table()[1], inner_solves_note(), sep="\n\n")

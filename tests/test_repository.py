@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.report import maml_paper_table
+from helpers.report import inner_solves_note, maml_paper_table
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -30,4 +30,6 @@ def test_readme_lists_every_notebook():
 
 def test_readme_table_is_the_recorded_one():
     """The README's MAML-paper table must be what `python -m helpers.report` prints now."""
-    assert maml_paper_table()[1] in (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert maml_paper_table()[1] in readme
+    assert inner_solves_note() in readme.replace("\n", " ")  # the sentence may wrap
