@@ -76,15 +76,22 @@ def test_the_shipped_imaml_is_the_studys_winner():
     assert shipped["iterations"] == pretrained_record("maml")["config"]["iterations"]  # equal budgets
 
 
-def test_shipped_imaml_meets_delta_in_training_and_at_test_time():
+def test_shipped_imaml_meets_delta_on_fresh_tasks_at_its_recorded_rate():
+    """Training's inner solve (K = 10, the shipped budget of Newton steps) on 400 fresh tasks at the
+    shipped theta meets delta about as often as the record says of the last 500 meta-iterations:
+    within 0.06 (3 binomial standard deviations at 400 tasks are <= 0.075 only near p = 0.5; here
+    p >= 0.9, so <= 0.045, plus the last iterations' drift of theta)."""
     record = pretrained_record("imaml")
-    assert record["training_inner_solves"]["met_delta"] >= tuning.MIN_MET_DELTA
+    recorded = record["training_inner_solves"]["met_delta"]
+    assert recorded >= tuning.MIN_MET_DELTA
     rule, config = adapter("imaml").rule, record["config"]
     assert rule.delta == config["delta"] and rule.lam == config["lam"]  # the rule it was trained for
-    batch = SinusoidTasks().sample(50, 5, 20, 8)  # 5-shot: fewer points than in training
-    sol = inner_solve(adapter("imaml").model, load_pretrained("imaml")[1], batch.x_tr, batch.y_tr, rule.lam,
-                      rule.delta, rule.solver, rule.lr, config["inner_steps"], rule.cg_steps)
-    assert (sol.final_grad_norm <= rule.delta).float().mean() >= tuning.MIN_MET_DELTA
+    batch = SinusoidTasks().sample(400, config["k_shot"], 10, 8)
+    sol = inner_solve(adapter("imaml").model, load_pretrained("imaml")[1], batch.x_tr, batch.y_tr,
+                      config["lam"], config["delta"], config["solver"], 0.01, config["inner_steps"],
+                      config["solver_cg_steps"])
+    met = (sol.final_grad_norm <= config["delta"]).double().mean().item()
+    assert abs(met - recorded) <= 0.06, (met, recorded)
 
 
 @pytest.fixture(scope="module")
