@@ -21,6 +21,8 @@ NOTEBOOKS = ROOT / "notebooks"
 TAG = "optional"
 SECTION = re.compile(r"^## ")
 OPTIONAL_HEADING = re.compile(r"^## .*\(optional\)\s*$")
+CORE_MINUTES = re.compile(r"Core path about (\d+) min")
+OPTIONAL_MINUTES = re.compile(r"add(?:s)? about (\d+) min")
 
 
 def is_optional(cell):
@@ -44,6 +46,16 @@ def core(nb):
     out = nbformat.from_dict(nb)
     out.cells = [c for c in nb.cells if not is_optional(c)]
     return out
+
+
+def minutes(nb):
+    """'45 min (+15 optional)': the class time the notebook's first cell states."""
+    first = " ".join(nb.cells[0].source.split())
+    core_min = CORE_MINUTES.search(first)
+    extra = OPTIONAL_MINUTES.search(first)
+    if core_min is None:
+        raise ValueError("the first cell does not say 'Core path about N min'")
+    return f"{core_min[1]} min" + (f" (+{extra[1]} optional)" if extra else "")
 
 
 def words(nb):
