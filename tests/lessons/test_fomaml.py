@@ -131,3 +131,10 @@ def test_bias_panel_compares_at_the_initialisation_or_at_mamls_theta(bias_panel)
 def test_bias_panel_shows_a_figure_or_a_message_over_every_slider_range(bias_panel):
     # 20 steps of the largest alpha diverge: said in the caption (latency: make bench)
     assert bias_panel.sweep_problems(messages={"all=max"}) == {}
+
+
+def test_notebook_04_reaches_the_paired_comparisons_through_its_lesson():
+    from helpers.lessons import fomaml, maml
+
+    for name in ("curves", "held_out_errors", "paired_differences", "paired_table", "verdict"):
+        assert getattr(fomaml, name) is getattr(maml, name)

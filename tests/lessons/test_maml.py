@@ -213,3 +213,47 @@ def test_memory_panel_shows_maml_memory_growing_linearly_and_first_order_flat(me
     assert "MAML" in memory_panel.caption.value and "MB" in memory_panel.caption.value
     assert memory_panel.seconds["maml", 12] > 0
 
+
+
+# --- paired comparisons on the same held-out tasks (lessons.maml.compare) ---------------------
+
+
+def test_held_out_errors_reproduce_evaluate_and_pair_task_by_task():
+    from helpers import evaluate
+    from helpers.lessons.maml import compare
+
+    theta_a, theta_b = MODEL.init(0), MODEL.init(1)
+    batch = SinusoidTasks().sample(40, 5, 20, 7)
+    errors = compare.held_out_errors(MODEL, {"a": theta_a, "b": theta_b}, batch, 3, lr=0.01)
+    assert errors["a"].shape == (4, 40)
+    want = evaluate(MODEL, theta_a, n_tasks=40, k_shot=5, steps=(0, 1, 2, 3), lr=0.01, k_query=20, seed=7)
+    got = compare.curves(errors)["a"]
+    assert all(got[n] == want[n] for n in range(4))
+    diff = compare.paired_differences(errors, "a", "b", (0, 3))[3]
+    delta = (errors["a"][3] - errors["b"][3]).double()
+    assert diff.mean == pytest.approx(delta.mean().item())
+    assert diff.wins_a == int((delta < 0).sum()) and diff.wins_a + diff.wins_b <= diff.n == 40
+    table = compare.paired_table(errors, "a", "b", (0, 3))
+    assert table.count("\n") == 3 and f"{diff.mean:+.3f} ± {diff.ci:.3f}" in table
+
+
+def test_verdict_says_which_is_lower_only_when_the_interval_excludes_zero():
+    from helpers import Paired
+    from helpers.lessons.maml.compare import verdict
+
+    lower = verdict(Paired(-0.5, 0.1, 80, 20, 100, 0), "maml", "transfer")
+    assert lower.startswith("MAML is lower than pretrained on all tasks by 0.500 ± 0.100")
+    assert "MAML is lower on 80 of the 100 tasks, pretrained on all tasks on 20" in lower
+    higher = verdict(Paired(0.5, 0.1, 20, 80, 100, 0), "maml", "transfer")
+    assert higher.startswith("pretrained on all tasks is lower than MAML")
+    unresolved = verdict(Paired(0.05, 0.1, 45, 55, 100, 0), "maml", "transfer")
+    assert "contains 0: no difference is resolved" in unresolved
+
+
+def test_paper_table_keeps_only_the_models_asked_for():
+    from helpers.lessons.maml.compare import paper_table
+
+    rows, table = paper_table(("maml", "transfer"))
+    assert {r["name"] for r in rows} == {"maml", "transfer"}
+    assert "iMAML" not in table and "first-order" not in table
+    assert any(r["source"] == "MAML paper" for r in rows) and any(r["source"] == "this course" for r in rows)
