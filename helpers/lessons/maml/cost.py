@@ -22,6 +22,7 @@ from helpers.imaml import imaml_grad
 from helpers.maml import maml_grad
 from helpers.models import MLP
 from helpers.plots import COLORS, LABELS
+from helpers.pretrain import IMAML
 from helpers.profiling import saved_tensor_peak
 from helpers.tasks import SinusoidTasks
 
@@ -32,8 +33,9 @@ COST_METHODS = ("maml", "fomaml", "imaml")
 DEFAULTS = {
     "maml": {"inner_lr": 0.01},
     "fomaml": {"inner_lr": 0.01},
-    # the shipped iMAML's lam, inner_lr and CG steps; delta = 0 so every run takes all k steps
-    "imaml": {"lam": 2.0, "inner_lr": 0.01, "delta": 0.0, "cg_steps": 5},
+    # the shipped iMAML's lam and CG steps, with k gradient steps of 0.01 as its inner solve (one
+    # gradient each, like MAML's steps); delta = 0 so every run takes all k steps
+    "imaml": {"lam": IMAML["lam"], "inner_lr": 0.01, "delta": 0.0, "cg_steps": IMAML["cg_steps"]},
 }
 
 
