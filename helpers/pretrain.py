@@ -28,6 +28,8 @@ EVAL_SEED = 20_191_208  # NeurIPS 2019 opening day; never a training seed
 EVAL = {"n_tasks": 1000, "k_shots": (5, 10, 20), "steps": (0, 1, 5, 10), "k_query": 100}
 
 MAML = {"inner_steps": 1, "inner_lr": 0.01}  # MAML paper, sinusoid
+# MAML as tuned by the same study as iMAML (helpers.lessons.imaml.tuning): equal tuning effort
+MAML_TUNED = {"inner_steps": 5, "inner_lr": 0.01}
 # The tuning study's choice (helpers.lessons.imaml.tuning): the Hessian-free inner solver on the
 # softplus network, the configuration with the lowest validation MSE among those whose training
 # inner solves met delta (Algorithm 2's premise); 5 CG steps for the meta-gradient as in the paper.
@@ -65,6 +67,7 @@ def standard_eval(rule):
 SPECS = {
     "maml": (_meta("maml", 30_000, 1e-3, 1, MAML), standard_eval(Adaptation(0.01))),
     "fomaml": (_meta("fomaml", 30_000, 1e-3, 2, MAML), standard_eval(Adaptation(0.01))),
+    "maml_tuned": (_meta("maml", 30_000, 1e-3, 1, MAML_TUNED), standard_eval(Adaptation(0.01))),
     # MAML on iMAML's smooth network (same seed as MAML's): the activation's effect, measured
     "maml_softplus": (_meta("maml", 30_000, 1e-3, 1, MAML, SoftplusMLP(beta=IMAML_BETA)),
                       standard_eval(Adaptation(0.01))),

@@ -16,7 +16,8 @@ from .pretrained import adapter, available, load_pretrained, pretrained_record
 PAPER = {"maml": (0.67, 0.38, 0.35), "transfer": (2.41, 2.23, 2.19)}
 STEPS = ("1", "5", "10")
 ROWS = (("maml", "MAML"), ("transfer", "pretrained on all tasks"), ("fomaml", "first-order MAML"),
-        ("maml_softplus", "MAML, softplus network"), ("imaml", "iMAML (softplus network)"))
+        ("maml_tuned", "MAML, 5 inner steps (tuned)"), ("maml_softplus", "MAML, softplus network"),
+        ("imaml", "iMAML (softplus network)"))
 
 
 def maml_paper_table(k_shot=5):
