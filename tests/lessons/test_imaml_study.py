@@ -74,6 +74,11 @@ def test_the_shipped_imaml_is_the_studys_winner():
     model, _ = load_pretrained("imaml")
     assert type(model) is type(tuning.network(winner))
     assert shipped["iterations"] == pretrained_record("maml")["config"]["iterations"]  # equal budgets
+    # MAML got the same tuning: its study winner is shipped too, with the same budget
+    maml = tuning.select(study["records"], "maml", 1, iterations=study["settings"]["stage1"])[0]["config"]
+    tuned = pretrained_record("maml_tuned")["config"]
+    assert (tuned["inner_steps"], tuned["inner_lr"]) == (maml["inner_steps"], maml["inner_lr"])
+    assert tuned["iterations"] == shipped["iterations"]
 
 
 def test_shipped_imaml_meets_delta_on_fresh_tasks_at_its_recorded_rate():
