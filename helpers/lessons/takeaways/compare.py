@@ -500,9 +500,10 @@ def takeaway_statements(N, configs, paper_rows):
          f"with K = 5, one gradient step takes MAML to {f(s1['maml'])}, "
          f"{vs('maml_1_vs_transfer_1_k5', s1['maml'], s1['transfer'])} the pretrained baseline's "
          f"{f(s1['transfer'])} ({format_paired(P['maml_1_vs_transfer_1_k5'])}). Within {STEPS} steps the "
-         f"baseline {reach(N['transfer_steps_to_maml_1'])}; gradient steps on the multi-task head "
+         f"baseline {reach(N['transfer_steps_to_maml_1'])}; the multi-task head, by gradient steps, "
          f"{reach(N['multitask_steps_to_maml_1'])}"),
-        ("A multi-task trunk with a head fitted in closed form is a strong baseline", "Figure 1, dashed",
+        ("A shared trunk with a new head fitted in closed form, against MAML's first step",
+         "Figure 1, dashed",
          f"notebook 02's ridge head, one linear solve on the K support points, reaches {f(ridge[5])} with "
          f"K = 5, {vs('ridge_vs_maml_1_k5', ridge[5], s1['maml'])} MAML's one step "
          f"({format_paired(P['ridge_vs_maml_1_k5'])}); with K = 10, {f(ridge[10])}, "

@@ -99,3 +99,40 @@ def plot_paper_results(axes=None):
     fig = ax_o.figure
     fig.tight_layout()
     return fig, axes
+
+
+def paper_vs_toy(N):
+    """A paragraph: what the paper reports (Tables 2 and 3) beside what this course measures on the
+    toy problem, every comparison word computed (the paper's from its tables, the toy's from the
+    paired comparisons of N = compare.takeaway_numbers(...))."""
+    from .compare import format_mean_ci, format_paired, paired_words
+
+    wins = [best(i) for i in range(len(OMNIGLOT_SETTINGS))]
+    hf_best = [s for s, w in zip(OMNIGLOT_SETTINGS, wins) if w == "imaml_hf"]
+    others = [f"{NAMES[w]} in {s}" for s, w in zip(OMNIGLOT_SETTINGS, wins) if w != "imaml_hf"]
+    diff = [h - m for h, m in zip(OMNIGLOT["imaml_hf"], OMNIGLOT["maml"])]
+    fo_gaps = [m - f for m, f in zip(OMNIGLOT["maml"], OMNIGLOT["fomaml"])]
+    fo_gap, fo_where = max(zip(fo_gaps, OMNIGLOT_SETTINGS))
+    mini = ("every pair of methods is within the reported 95% intervals" if mini_imagenet_overlap()
+            else "some pairs of methods are separated by more than the reported 95% intervals")
+    P, trained, s10, t10 = N["paired"], N["imaml_as_trained"], N["k5_step10"], N["k10_step10"]
+    paper = (f"**In the paper** ({CITATION}): on Omniglot, iMAML with the Hessian-free inner solver has the "
+             f"highest reported accuracy in {len(hf_best)} of {len(OMNIGLOT_SETTINGS)} settings"
+             + (f" ({', '.join(hf_best)})" if hf_best else "")
+             + (f"; {'; '.join(others)}" if others else "")
+             + f". Its difference from MAML ranges from {min(diff):+.2f} to {max(diff):+.2f} points, and "
+             f"first-order MAML trails MAML by up to {fo_gap:.1f} points ({fo_where}). On "
+             f"Mini-ImageNet 5-way 1-shot, the best reported mean is {NAMES[best()]}'s "
+             f"{MINI_IMAGENET[best()][0]:.2f}%, and {mini}.")
+    toy = (f"**On the toy problem** (sinusoid regression, 5 and 10 shots, the same held-out tasks for every "
+           f"method): iMAML adapted as trained reaches {format_mean_ci(trained[5])} with K = 5, "
+           f"{paired_words(P['imaml_trained_vs_maml_k5'], trained[5][0], s10['maml'][0])} MAML's "
+           f"{format_mean_ci(s10['maml'])} after 10 steps ({format_paired(P['imaml_trained_vs_maml_k5'])}), "
+           f"and {format_mean_ci(trained[10])} with K = 10, "
+           f"{paired_words(P['imaml_trained_vs_maml_k10'], trained[10][0], t10['maml'][0])} "
+           f"{format_mean_ci(t10['maml'])}; first-order MAML's 5-shot error is "
+           f"{paired_words(P['fomaml_vs_maml_k5'], s10['fomaml'][0], s10['maml'][0])} MAML's "
+           f"({format_paired(P['fomaml_vs_maml_k5'])}). The two settings differ in data, network, "
+           f"metric and training budget: the toy problem checks the mechanics (the meta-gradients, "
+           f"memory, time), not the paper's accuracy ranking.")
+    return paper + "\n\n" + toy
