@@ -461,7 +461,7 @@ def _times(ratio):
 
 
 def takeaway_statements(N, configs, paper_rows):
-    """The takeaways of the talk (slide 8) as markdown, one per item: a claim in bold, the figure
+    """The takeaways of the talk (slide 9) as markdown, one per item: a claim in bold, the figure
     that supports it, the evidence. Every number and comparison word is formatted from
     N = takeaway_numbers(...); configs {method: meta_config(record)} for maml, fomaml and imaml (an
     iMAML meta_config alone is taken as {"imaml": it}); paper_rows the rows of
