@@ -79,7 +79,7 @@ def plot_paper_results(axes=None):
     """Two panels: Omniglot accuracy per setting (grouped bars), Mini-ImageNet 5-way 1-shot with
     its intervals. Returns (fig, axes)."""
     if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [2, 1]})
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"width_ratios": [2, 1]})
     ax_o, ax_m = axes
     width = 0.8 / len(METHODS)
     x = np.arange(len(OMNIGLOT_SETTINGS))
@@ -88,7 +88,8 @@ def plot_paper_results(axes=None):
                  hatch="///" if m == "imaml_gd" else None, edgecolor="white" if m == "imaml_gd" else None)
     ax_o.set_xticks(x, OMNIGLOT_SETTINGS, fontsize=8)
     ax_o.set(ylim=(85, 100.5), ylabel="accuracy %", title="Omniglot (paper, Table 2)")
-    ax_o.legend(fontsize=7, ncol=3, loc="lower left")
+    ax_o.legend(fontsize=7, ncol=len(METHODS), loc="upper center", bbox_to_anchor=(0.5, -0.12),
+                columnspacing=0.8, handlelength=1.5)
     y = np.arange(len(METHODS))
     for j, m in enumerate(METHODS):
         mean, ci = MINI_IMAGENET[m]
