@@ -87,7 +87,8 @@ def plot_paper_results(axes=None):
         ax_o.bar(x + (j - 2) * width, OMNIGLOT[m], width, color=_COLOR[m], label=NAMES[m],
                  hatch="///" if m == "imaml_gd" else None, edgecolor="white" if m == "imaml_gd" else None)
     ax_o.set_xticks(x, OMNIGLOT_SETTINGS, fontsize=8)
-    ax_o.set(ylim=(85, 100.5), ylabel="accuracy %", title="Omniglot (paper, Table 2)")
+    ax_o.set(ylim=(85, 100.5), ylabel="accuracy %")
+    ax_o.set_title("Omniglot (paper, Table 2)", fontsize=10)
     ax_o.legend(fontsize=7, ncol=len(METHODS), loc="upper center", bbox_to_anchor=(0.5, -0.12),
                 columnspacing=0.8, handlelength=1.5)
     y = np.arange(len(METHODS))
@@ -96,7 +97,8 @@ def plot_paper_results(axes=None):
         ax_m.errorbar(mean, j, xerr=ci, fmt="o", color=_COLOR[m], capsize=3)
     ax_m.set_yticks(y, [NAMES[m] for m in METHODS], fontsize=8)
     ax_m.invert_yaxis()
-    ax_m.set(xlabel="accuracy % (95% CI)", title="Mini-ImageNet 5-way 1-shot (Table 3)")
+    ax_m.set(xlabel="accuracy % (95% CI)")
+    ax_m.set_title("Mini-ImageNet 5-way 1-shot (Table 3)", fontsize=10)
     fig = ax_o.figure
     fig.tight_layout()
     return fig, axes
