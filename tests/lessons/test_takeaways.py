@@ -9,6 +9,7 @@ import torch
 from helpers.lessons.maml.cost import growth_per_step
 from helpers.lessons.takeaways import compare as tk
 from helpers.lessons.takeaways import exercises as ex
+from helpers.lessons.takeaways import panels as tk_panels
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +18,24 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def stats(shipped):
-    """Figure 1's data, exactly as the notebook computes it."""
-    return {k: {m: tk.curve_stats(e) for m, e in tk.adaptation_curves(shipped, k).items()}
-            for k in tk.K_SHOTS}
+def errors(shipped):
+    """Figure 1's data, exactly as the notebook computes it: per-task errors, every method."""
+    return {k: tk.adaptation_curves(shipped, k) for k in tk.K_SHOTS}
+
+
+@pytest.fixture(scope="module")
+def stats(errors):
+    return {k: {m: tk.curve_stats(e) for m, e in errors[k].items()} for k in tk.K_SHOTS}
+
+
+@pytest.fixture(scope="module")
+def imaml_trained(shipped):
+    return {k: tk.imaml_trained_errors(shipped, k) for k in tk.K_SHOTS}
+
+
+@pytest.fixture(scope="module")
+def ridge(shipped):
+    return {k: tk.ridge_head(shipped, k) for k in tk.K_SHOTS}
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +48,8 @@ def cost(shipped):
 
 
 @pytest.fixture(scope="module")
-def numbers(shipped, stats, cost):
-    imaml_trained = {k: tk.imaml_as_trained(shipped, k) for k in tk.K_SHOTS}
-    return tk.takeaway_numbers(stats, imaml_trained, tk.training_seconds(shipped), *cost)
+def numbers(shipped, errors, imaml_trained, ridge, cost):
+    return tk.takeaway_numbers(errors, imaml_trained, ridge, tk.training_seconds(shipped), *cost)
 
 
 # --- takeaway 1: meta-learning adapts from K examples in a few steps ---------------------------
@@ -94,9 +108,19 @@ def test_first_order_maml_is_faster_per_iteration_than_maml(numbers):
     assert at_k["fomaml"] < at_k["maml"] / 1.5  # and at k = 16, where MAML backprops through 16 steps
 
 
-def test_imaml_iteration_costs_more_than_mamls_one_step(numbers):
-    # 16 inner steps and 5 CG steps against one differentiated step: the time statement's direction
-    assert numbers["imaml_over_maml_time"] > 2
+def test_equal_k_time_statement_follows_the_measured_times(shipped, numbers, statements):
+    """The takeaway on time compares iMAML and MAML at the same k (both measured), and its word
+    (slower / faster) is the measured order, whatever the shipped configurations."""
+    at_k = numbers["iteration_ms_at_k"]
+    assert numbers["k_equal"] == tk.MEMORY_STEPS[-1]
+    assert numbers["imaml_over_maml_time_at_k"] == pytest.approx(at_k["imaml"] / at_k["maml"])
+    text = next(s for s in statements if s.startswith("**At equal inner steps"))
+    word = "slower" if at_k["imaml"] > at_k["maml"] else "faster"
+    assert f"iMAML meta-iteration is {word} than MAML's" in text
+    assert f"k = {tk.MEMORY_STEPS[-1]} inner steps for both" in text
+    for m in ("maml", "fomaml", "imaml"):  # what each shipped configuration costs
+        assert f"{numbers['iteration_ms'][m]:.1f} ms" in text
+        assert f"{numbers['train_iterations'][m]:,}" in text
 
 
 def test_training_times_come_from_the_records(shipped, numbers):
@@ -108,11 +132,33 @@ def test_training_times_come_from_the_records(shipped, numbers):
 # --- takeaway 7: a meta-learned theta is tuned to its inner loop ------------------------------
 
 
-def test_each_meta_learned_theta_is_tuned_to_its_own_inner_loop(numbers):
+def test_mamls_one_trained_step_does_most_of_the_work(numbers):
     s0, s1 = numbers["k5_step0"], numbers["k5_step1"]
-    assert s1["maml"][0] < 0.3 * s0["maml"][0]  # MAML: one step does most of the work
-    assert s1["imaml"][0] > 0.9 * s0["imaml"][0]  # iMAML: one step of its solver barely moves
-    assert numbers["imaml_as_trained"][5][0] < 0.5 * s1["imaml"][0]  # its full solve does
+    assert s1["maml"][0] < 0.3 * s0["maml"][0]  # MAML was meta-trained for exactly this step
+
+
+def test_imaml_as_trained_is_its_curve_at_the_trained_number_of_steps(shipped, errors, imaml_trained):
+    """The same rule on the same tasks: 'as trained' is Figure 1's iMAML curve at inner_steps."""
+    steps = tk.meta_config(shipped["imaml"].record)["inner_steps"]
+    assert steps <= tk.STEPS
+    for k in tk.K_SHOTS:
+        torch.testing.assert_close(imaml_trained[k], errors[k]["imaml"][steps], rtol=1e-5, atol=1e-6)
+
+
+def test_imaml_solver_never_raises_its_inner_objective(shipped):
+    """Any correct iMAML inner solver (a descent method with a line search) lowers
+    G = L_tr + lam/2 ||phi - theta||^2 at every iteration, task by task."""
+    from helpers.inner import proximal_objective
+    from helpers.pretrained import adapter
+
+    model, params, _ = shipped["imaml"]
+    rule = adapter("imaml").rule
+    batch = tk.held_out_tasks(5, 40)
+    path = rule.path(model, params, batch, 6)
+    theta = {k: v.unsqueeze(0).expand(batch.n_tasks, *v.shape) for k, v in params.items()}
+    G = torch.stack([proximal_objective(model, phi, theta, batch.x_tr, batch.y_tr, rule.lam)[0].detach()
+                     for phi in path])
+    assert (G[1:] <= G[:-1] * (1 + 1e-5) + 1e-7).all()
 
 
 # --- takeaway 8: the MAML paper's table ------------------------------------------------------
@@ -132,30 +178,53 @@ def test_course_maml_reproduces_the_paper_table_within_30_percent():
 def statements(shipped, numbers):
     from helpers.report import maml_paper_table
 
-    return tk.takeaway_statements(numbers, tk.meta_config(shipped["imaml"].record), maml_paper_table()[0])
+    configs = {m: tk.meta_config(shipped[m].record) for m in tk.META_METHODS}
+    return tk.takeaway_statements(numbers, configs, maml_paper_table()[0])
 
 
 def test_statements_quote_the_computed_numbers_and_name_their_figure(numbers, statements):
     s1 = numbers["k5_step1"]
-    assert len(statements) == 9
+    P = numbers["paired"]
+    assert len(statements) == 10
     assert all("(Figure" in s or "(Table" in s or "(notebooks" in s for s in statements)
     assert tk.format_mean_ci(s1["maml"]) in statements[0]
     assert tk.format_mean_ci(s1["transfer"]) in statements[0]
-    assert tk.compare(s1["maml"][0], s1["transfer"][0], s1["maml"][1], s1["transfer"][1]) in statements[0]
-    assert f"{numbers['memory_mb']['maml'][-1]:.2f} MB" in statements[2]
-    assert f"{numbers['iteration_ms']['fomaml']:.1f} ms" in statements[4]
+    assert tk.paired_words(P["maml_1_vs_transfer_1_k5"], s1["maml"][0], s1["transfer"][0]) in statements[0]
+    assert tk.format_paired(P["maml_1_vs_transfer_1_k5"]) in statements[0]
+    assert tk.format_mean_ci(numbers["ridge_head"][10]) in statements[1]
+    assert f"{numbers['memory_mb']['maml'][-1]:.2f} MB" in statements[3]
+    assert f"{numbers['iteration_ms']['fomaml']:.1f} ms" in statements[5]
+    assert not any("within the 95% CIs" in s for s in statements)  # equal or not: paired
+
+
+def test_paired_comparisons_are_on_the_same_tasks(numbers):
+    assert all(p.n + p.excluded == tk.N_TASKS for p in numbers["paired"].values())
+
+
+def test_ridge_head_is_notebook_02s_closed_form_head_on_the_same_tasks(shipped, ridge):
+    from helpers.lessons.multitask import ridge_head_errors
+
+    model, params, _ = shipped["multitask"]
+    batch = tk.held_out_tasks(10, tk.N_TASKS)
+    torch.testing.assert_close(ridge[10], ridge_head_errors(model, params, batch).detach())
+    assert ridge[10].shape == (tk.N_TASKS,)
 
 
 def test_statement_words_follow_the_data_not_the_text(shipped, numbers):
     """Swap MAML's and first-order MAML's 10-step errors: the comparison word must flip."""
+    from helpers.evaluation import Paired
     from helpers.report import maml_paper_table
 
     flipped = dict(numbers)
     s10 = dict(numbers["k5_step10"])
     s10["maml"], s10["fomaml"] = (1.0, 0.01), (0.5, 0.01)
     flipped["k5_step10"] = s10
-    text = tk.takeaway_statements(flipped, tk.meta_config(shipped["imaml"].record), maml_paper_table()[0])[4]
+    flipped["paired"] = dict(numbers["paired"], fomaml_vs_maml_k5=Paired(-0.5, 0.02, 400, 100, 500, 0))
+    text = tk.takeaway_statements(flipped, tk.meta_config(shipped["imaml"].record), maml_paper_table()[0])[5]
     assert "0.50 ± 0.01, is 2.0x lower than MAML's 1.00 ± 0.01" in text
+    flipped["paired"]["fomaml_vs_maml_k5"] = Paired(-0.5, 0.6, 300, 200, 500, 0)  # the interval holds 0
+    text = tk.takeaway_statements(flipped, tk.meta_config(shipped["imaml"].record), maml_paper_table()[0])[5]
+    assert "0.50 ± 0.01, is indistinguishable (paired) from MAML's 1.00 ± 0.01" in text
 
 
 # --- the data behind Figure 1 -----------------------------------------------------------------
@@ -191,6 +260,17 @@ def test_compare_words_follow_the_data():
     assert tk.compare(3.0, 1.0) == "3.0x higher than"
     assert tk.compare(1.0, 1.2, 0.1, 0.1) == "within the 95% CIs of"
     assert tk.compare(1.0, 1.3, 0.1, 0.1) == "1.3x lower than"
+
+
+def test_paired_words_follow_the_paired_interval():
+    from helpers.evaluation import paired
+
+    a, b = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([2.0, 4.1, 6.0, 8.2])
+    assert tk.paired_words(paired(a, b), 2.5, 5.075) == "2.0x lower than"
+    assert tk.paired_words(paired(b, a), 5.075, 2.5) == "2.0x higher than"
+    noisy = torch.tensor([1.0, 3.0, 1.0, 3.0])
+    same = tk.paired_words(paired(noisy, torch.full((4,), 2.0)), 2.0, 2.0)
+    assert same == "indistinguishable (paired) from"
 
 
 def test_steps_to_reach_is_the_first_step_at_or_below_target():
@@ -300,3 +380,55 @@ def test_checkers_accept_a_right_answer_and_reject_a_wrong_one_or_a_stub(check, 
     assert check(lambda *_: None) is False
     out = capsys.readouterr().out
     assert out.count("correct: ") == 1 and out.count("not yet right: ") == 3
+
+
+# --- the paper's own results (notebook 08 and the deck) ----------------------------------------
+
+
+def test_paper_results_are_the_papers_tables_in_one_place():
+    from helpers.lessons.takeaways import paper
+
+    assert paper.PAPER_RESULTS["omniglot"]["imaml_hf"] == (99.50, 99.74, 96.18, 99.14)
+    assert paper.PAPER_RESULTS["omniglot"]["maml"] == (98.7, 99.9, 95.8, 98.9)
+    assert paper.PAPER_RESULTS["mini_imagenet_5way_1shot"]["reptile"] == (49.97, 0.32)
+    assert "Rajeswaran" in paper.CITATION and "Table 2" in paper.CITATION and "Table 3" in paper.CITATION
+    assert all(len(v) == len(paper.OMNIGLOT_SETTINGS) for v in paper.OMNIGLOT.values())
+    text = paper.paper_table_markdown()
+    assert "**99.5**" in text and "**49.97 ± 0.32**" in text  # the best of a column in bold
+    assert paper.best(2) == "imaml_hf" and paper.best() == "reptile"
+    assert paper.mini_imagenet_overlap()  # the paper's 1-shot Mini-ImageNet intervals all overlap
+    fig, _ = paper.plot_paper_results()
+    assert len(fig.axes) == 2
+
+
+# --- the deck's proximal-adaptation panel ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def proximal_panel():
+    return tk_panels.ProximalAdaptationPanel(n_tasks=2)
+
+
+def test_proximal_panel_moves_phi_less_from_theta_as_lambda_grows(proximal_panel):
+    """The proximal term's job, for any correct solver: a larger lam keeps phi closer to theta."""
+    p = proximal_panel
+    moved = np.array([p._solve(lam)[2].numpy() for lam in p.lams])  # (lams, tasks)
+    assert (np.diff(moved, axis=0) <= 1e-3 * moved[:-1] + 1e-6).all()
+    assert p.shipped_lam in p.lams and p.steps == tk.meta_config(p_record())["inner_steps"]
+
+
+def p_record():
+    from helpers.pretrained import pretrained_record
+
+    return pretrained_record("imaml")
+
+
+def test_proximal_panel_caption_and_every_slider_position(proximal_panel):
+    p = proximal_panel
+    p.set(lam=p.lams[0], task=1)
+    assert p.last_error is None
+    assert p.summary.startswith(f"λ = {p.lams[0]:.3g} (trained with {p.shipped_lam:g}), task 1: query MSE")
+    with pytest.raises(ValueError, match="lam must lie in"):
+        p.draw(lam=p.lams[-1] * 4, task=0)
+    p.set(lam=p.shipped_lam, task=0)
+    assert p.sweep_problems() == {}

@@ -2,6 +2,8 @@
 held-out tasks, and what each costs.
 
 compare    one function per figure of the notebook, the takeaways' numbers and statements
+paper      the iMAML paper's Omniglot and Mini-ImageNet tables (PAPER_RESULTS), for notebook and deck
+panels     ProximalAdaptationPanel: the shipped iMAML adapted to one task at a chosen lambda (the deck)
 exercises  the notebook's checkers
 
 Uses helpers.lessons.toy (fit_from_scratch), helpers.lessons.multitask (a new head's gradient
@@ -20,22 +22,29 @@ from .compare import (
     curve_stats,
     format_mean_ci,
     imaml_as_trained,
+    imaml_trained_errors,
     iteration_seconds,
     load_shipped,
     memory_vs_inner_steps,
     meta_config,
+    paired_words,
     plot_costs,
     plot_curves,
+    ridge_head,
     takeaway_numbers,
     takeaway_statements,
     training_seconds,
 )
 from .exercises import check_bytes_per_inner_step, check_mean_ci95, check_steps_to_match
+from .panels import ProximalAdaptationPanel
+from .paper import PAPER_RESULTS, paper_table_markdown, plot_paper_results
 
 __all__ = [
     "adaptation_curves", "adaptation_rule", "check_bytes_per_inner_step", "check_mean_ci95",
     "check_steps_to_match", "curve_stats", "format_mean_ci", "HeadToHeadPanel", "imaml_as_trained",
-    "iteration_seconds", "K_SHOTS", "load_shipped", "MEMORY_STEPS", "memory_vs_inner_steps",
-    "meta_config", "METHODS", "N_TASKS", "plot_costs", "plot_curves", "STEPS", "takeaway_numbers",
-    "takeaway_statements", "training_seconds",
+    "imaml_trained_errors", "iteration_seconds", "K_SHOTS", "load_shipped", "MEMORY_STEPS",
+    "memory_vs_inner_steps",
+    "meta_config", "METHODS", "N_TASKS", "paired_words", "PAPER_RESULTS", "paper_table_markdown",
+    "plot_costs", "plot_curves", "plot_paper_results", "ProximalAdaptationPanel", "ridge_head", "STEPS",
+    "takeaway_numbers", "takeaway_statements", "training_seconds",
 ]

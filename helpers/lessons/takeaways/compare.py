@@ -13,9 +13,14 @@ One function per figure of the notebook; the takeaways quote only numbers comput
 Each method adapts to a new task by its own rule (as in its notebook and in its record):
     scratch     Adam steps from a random initialisation, nothing learned from other tasks
     transfer    gradient steps of size 0.01 from the parameters pretrained on pooled tasks
-    multitask   gradient steps on a new linear head from the mean trained head, trunk frozen
+    multitask   gradient steps on a new linear head from the mean trained head, trunk frozen; and
+                notebook 02's closed-form (ridge) head, one solve, beside the curves
     maml/fomaml gradient steps of the size alpha they were meta-trained with
     imaml       iterations of its proximal solver on L_tr + (lam/2)||phi - theta||^2, lam as trained
+                (its shipped rule: helpers.pretrained.adapter("imaml").rule)
+
+Two methods are called equal or different by a paired comparison (helpers.evaluation.paired): all
+methods run on the same tasks, so the per-task differences carry the comparison.
 """
 
 from collections import namedtuple
@@ -25,12 +30,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from helpers.cg import conjugate_gradient
 from helpers.checks import check_int
-from helpers.evaluation import adaptation_errors, mean_ci
+from helpers.evaluation import adaptation_errors, mean_ci, paired
+from helpers.imaml import query_grad
+from helpers.inner import inner_solve
 from helpers.lessons.maml.cost import growth_per_step, meta_grad_call
 from helpers.lessons.multitask import heads as multitask
 from helpers.lessons.toy.panels import SCRATCH_LR, fit_from_scratch
-from helpers.models import MLP, mse
+from helpers.models import MLP, hvp_operator, mse, unflatten
 from helpers.plots import COLORS, LABELS, plain_log_axis
 from helpers.pretrain import EVAL_SEED, MAML
 from helpers.pretrained import WEIGHTS, adapter, load_pretrained, pretrained_record
@@ -58,6 +66,7 @@ SCRATCH_SEED = 0  # the random initialisation every scratch fit starts from
 # the configuration keys of a record that are the meta-gradient's keyword arguments
 _OUTER_KEYS = {"method", "iterations", "outer_lr", "seed", "meta_batch", "k_shot", "k_query"}
 
+RIDGE_LABEL = "multi-task head, closed form"
 Shipped = namedtuple("Shipped", "model params record")
 
 
@@ -139,13 +148,26 @@ def adaptation_curves(shipped, k_shot, methods=METHODS, n_tasks=N_TASKS, steps=S
     return {m: adapt_errors(m, shipped.get(m), batch, steps) for m in methods}
 
 
-def imaml_as_trained(shipped, k_shot, n_tasks=N_TASKS, k_query=K_QUERY, seed=EVAL_SEED):
-    """(mean, ci) query MSE of iMAML adapted exactly as in meta-training: its shipped rule (solver,
-    lam, delta) for at most the shipped inner_steps, on the held-out tasks."""
+def imaml_trained_errors(shipped, k_shot, n_tasks=N_TASKS, k_query=K_QUERY, seed=EVAL_SEED):
+    """Query MSE per task (n_tasks,) of iMAML adapted as in meta-training: its shipped rule (solver,
+    lam) for the shipped inner_steps, on the held-out tasks."""
     model, params, record = shipped["imaml"]
     batch = held_out_tasks(k_shot, n_tasks, k_query, seed)
     phi = adapter("imaml")(params, batch, record["config"]["inner_steps"])
-    return mean_ci(mse(model, phi, batch.x_te, batch.y_te).detach())
+    return mse(model, phi, batch.x_te, batch.y_te).detach()
+
+
+def imaml_as_trained(shipped, k_shot, n_tasks=N_TASKS, k_query=K_QUERY, seed=EVAL_SEED):
+    """(mean, ci) of imaml_trained_errors."""
+    return mean_ci(imaml_trained_errors(shipped, k_shot, n_tasks, k_query, seed))
+
+
+def ridge_head(shipped, k_shot, n_tasks=N_TASKS, k_query=K_QUERY, seed=EVAL_SEED):
+    """Query MSE per task (n_tasks,) of notebook 02's closed-form new head (ridge regression on the
+    frozen trunk's features, helpers.lessons.multitask.ridge_head_errors), on the held-out tasks."""
+    model, params, _ = shipped["multitask"]
+    batch = held_out_tasks(k_shot, n_tasks, k_query, seed)
+    return multitask.ridge_head_errors(model, params, batch).detach()
 
 
 def record_gap(curves, shipped, k_shot):
@@ -182,9 +204,10 @@ def _log_limits(stats, methods):
     return 0.8 * low, 1.25 * high
 
 
-def plot_curves(stats, methods=METHODS, axes=None):
+def plot_curves(stats, methods=METHODS, axes=None, ridge=None):
     """One axes per K: mean query MSE (log scale) against adaptation steps with 95% CI bands.
-    stats: {K: {method: (mean, ci)}}. Returns (fig, axes)."""
+    stats: {K: {method: (mean, ci)}}; ridge {K: (mean, ci)} of the closed-form multi-task head
+    (ridge_head), drawn dashed across the steps (one solve, no steps). Returns (fig, axes)."""
     ks = sorted(stats)
     if axes is None:
         fig, axes = plt.subplots(1, len(ks), figsize=(4.8 * len(ks), 3.6), sharey=True)
@@ -197,6 +220,10 @@ def plot_curves(stats, methods=METHODS, axes=None):
             n = np.arange(len(mean))
             ax.plot(n, mean, color=COLORS[m], marker="o", ms=3, label=LABELS[m])
             ax.fill_between(n, np.maximum(mean - ci, low), mean + ci, color=COLORS[m], alpha=0.2, lw=0)
+        if ridge is not None:
+            mean, ci = ridge[k]
+            ax.axhline(mean, color=COLORS["multitask"], ls="--", lw=1.2, label=RIDGE_LABEL)
+            ax.axhspan(max(mean - ci, low), mean + ci, color=COLORS["multitask"], alpha=0.12, lw=0)
         ax.set(title=f"K = {k} shots", xlabel="adaptation steps n", yscale="log", ylim=(low, high))
         _log_axis(ax.yaxis, low, high)
     axes[0].set_ylabel("query MSE (mean, 95% CI)")
@@ -242,10 +269,27 @@ def iteration_seconds(shipped, methods=META_METHODS, repeats=5, seed=0, inner_st
     return out
 
 
+def _imaml_solve(model, params, batch, k, lam, delta=0.0, solver="gd", inner_lr=0.01, solver_cg_steps=10,
+                 **_):
+    """Algorithm 2, step 3: phi* of every task (k solver iterations at most)."""
+    return inner_solve(model, params, batch.x_tr, batch.y_tr, lam, delta, solver, inner_lr, k,
+                       solver_cg_steps).phi
+
+
+def _imaml_implicit_step(model, params, batch, phi, lam, cg_steps=5, **_):
+    """Algorithm 2, steps 4-5 at phi: v_i, then CG on (I + H_i / lam) g_i = v_i; the mean g."""
+    _, v = query_grad(model, phi, batch.x_te, batch.y_te)
+    hvp = hvp_operator(model, phi, batch.x_tr, batch.y_tr, params)
+    return unflatten(conjugate_gradient(lambda u: u + hvp(u) / lam, v, cg_steps).x.mean(0), params)
+
+
 def memory_vs_inner_steps(shipped, steps_list=MEMORY_STEPS, methods=META_METHODS, seed=0):
     """{method: [peak bytes autograd saves for backprop, for k in steps_list]}: the shipped
     configuration with the number of inner steps k replaced (iMAML with delta = 0, so that it runs
-    exactly k steps), on one meta-batch of the shipped size."""
+    exactly k steps), on one meta-batch of the shipped size. For iMAML, what its meta-gradient
+    backpropagates (Algorithm 2, steps 4-5 at phi*): its inner solve is not differentiated, and
+    the tracker would count the Hessian-vector-product graphs of the Hessian-free solver's Newton
+    steps, which no backward pass uses, as held."""
     methods = _check_methods(methods, META_METHODS)
     steps_list = list(steps_list)
     if not steps_list:
@@ -257,8 +301,13 @@ def memory_vs_inner_steps(shipped, steps_list=MEMORY_STEPS, methods=META_METHODS
         if m == "imaml":
             kwargs["delta"] = 0.0
         batch = _meta_batch(record, seed)
-        out[m] = [saved_tensor_peak(meta_grad_call(m, k, **kwargs), model, params, batch)[1]
-                  for k in steps_list]
+        if m == "imaml":  # the solve outside the measurement, then what backpropagates
+            out[m] = [saved_tensor_peak(_imaml_implicit_step, model, params, batch,
+                                        _imaml_solve(model, params, batch, k, **kwargs), **kwargs)[1]
+                      for k in steps_list]
+        else:
+            out[m] = [saved_tensor_peak(meta_grad_call(m, k, **kwargs), model, params, batch)[1]
+                      for k in steps_list]
     return out
 
 
@@ -315,11 +364,29 @@ def format_mean_ci(mean_ci_pair, digits=2):
 
 
 def compare(a, b, ci_a=0.0, ci_b=0.0):
-    """Words for a against b: 'r x lower than' / 'r x higher than', or 'within the 95% CIs of'
-    when the intervals overlap."""
+    """Words for a against b from two separate intervals: 'r x lower than' / 'r x higher than', or
+    'within the 95% CIs of' when they overlap. Methods measured on the same tasks are compared with
+    paired_words instead (a paired difference is the sharper test)."""
     if abs(a - b) <= ci_a + ci_b:
         return "within the 95% CIs of"
     return f"{b / a:.1f}x lower than" if a < b else f"{a / b:.1f}x higher than"
+
+
+def paired_words(p, a, b):
+    """Words for method A against method B from their paired comparison p = paired(errors_a,
+    errors_b) on the same tasks and their mean errors a and b: 'r x lower than' / 'r x higher than'
+    when the 95% interval of the mean difference excludes 0, else 'indistinguishable (paired) from'."""
+    if abs(p.mean) <= p.ci:
+        return "indistinguishable (paired) from"
+    if p.mean < 0:
+        return f"{b / a:.1f}x lower than" if b / a >= 1.05 else "slightly lower than"
+    return f"{a / b:.1f}x higher than" if a / b >= 1.05 else "slightly higher than"
+
+
+def format_paired(p):
+    """'paired difference +0.01 ± 0.02 over 500 tasks'."""
+    left = f", {p.excluded} diverged left out" if p.excluded else ""
+    return f"paired difference {p.mean:+.3f} ± {p.ci:.3f} over {p.n} tasks{left}"
 
 
 def steps_to_reach(mean, target):
@@ -328,35 +395,54 @@ def steps_to_reach(mean, target):
     return int(hits[0]) if hits.size else None
 
 
-def takeaway_numbers(stats, imaml_trained, train, iteration, iteration_at_k, memory, steps_list=MEMORY_STEPS):
+def takeaway_numbers(errors, imaml_trained, ridge, train, iteration, iteration_at_k, memory,
+                     steps_list=MEMORY_STEPS):
     """The quantities the takeaways quote, in a flat dict.
 
-    stats {K: {method: (mean, ci) arrays over steps 0..STEPS}} for K = 5 and 10; imaml_trained
-    {K: (mean, ci)} from imaml_as_trained; train, iteration, iteration_at_k and memory
-    as returned by training_seconds, iteration_seconds (shipped and at steps_list[-1] inner steps)
-    and memory_vs_inner_steps(steps_list).
+    errors {K: {method: per-task query MSE (STEPS + 1, T)}} for K = 5 and 10 (adaptation_curves, the
+    same tasks for every method); imaml_trained {K: (T,)} from imaml_trained_errors and ridge {K: (T,)}
+    from ridge_head, on those tasks; train, iteration, iteration_at_k and memory as returned by
+    training_seconds, iteration_seconds (shipped and at steps_list[-1] inner steps) and
+    memory_vs_inner_steps(steps_list). "paired" holds the paired comparisons (helpers.evaluation.paired)
+    the statements call equal or different.
     """
+    stats = {k: {m: curve_stats(e) for m, e in errors[k].items()} for k in errors}
+
     def at(k, n):
         return {m: (float(mean[n]), float(ci[n])) for m, (mean, ci) in stats[k].items()}
 
     k5_1 = at(5, 1)
     growth = memory_growth(memory, steps_list)
+    e5, e10 = errors[5], errors[10]
     return {
         # accuracy: figure 1
         "k5_step0": at(5, 0), "k5_step1": k5_1, "k5_step10": at(5, STEPS), "k10_step10": at(10, STEPS),
+        "k10_step1_maml": at(10, 1)["maml"],
         "transfer_over_maml_k5_1": k5_1["transfer"][0] / k5_1["maml"][0],
         "transfer_steps_to_maml_1": steps_to_reach(stats[5]["transfer"][0], k5_1["maml"][0]),
         "multitask_steps_to_maml_1": steps_to_reach(stats[5]["multitask"][0], k5_1["maml"][0]),
-        "imaml_as_trained": {k: tuple(v) for k, v in imaml_trained.items()},
+        "imaml_as_trained": {k: mean_ci(v) for k, v in imaml_trained.items()},
+        "ridge_head": {k: mean_ci(v) for k, v in ridge.items()},
         "scratch_over_maml_k5_10": at(5, STEPS)["scratch"][0] / at(5, STEPS)["maml"][0],
+        "paired": {
+            "maml_1_vs_transfer_1_k5": paired(e5["maml"][1], e5["transfer"][1]),
+            "ridge_vs_maml_1_k5": paired(ridge[5], e5["maml"][1]),
+            "ridge_vs_maml_1_k10": paired(ridge[10], e10["maml"][1]),
+            "scratch_10_vs_scratch_0_k5": paired(e5["scratch"][STEPS], e5["scratch"][0]),
+            "fomaml_vs_maml_k5": paired(e5["fomaml"][STEPS], e5["maml"][STEPS]),
+            "fomaml_vs_maml_k10": paired(e10["fomaml"][STEPS], e10["maml"][STEPS]),
+            "imaml_trained_vs_maml_k5": paired(imaml_trained[5], e5["maml"][STEPS]),
+            "imaml_trained_vs_maml_k10": paired(imaml_trained[10], e10["maml"][STEPS]),
+        },
         # cost: figure 2
         "train_seconds": {m: v[0] for m, v in train.items()},
         "train_iterations": {m: v[1] for m, v in train.items()},
         "iteration_ms": {m: 1e3 * v for m, v in iteration.items()},
         "iteration_ms_at_k": {m: 1e3 * v for m, v in iteration_at_k.items()},
+        "k_equal": steps_list[-1],
         "maml_over_fomaml_time": iteration["maml"] / iteration["fomaml"],
         "imaml_over_maml_time": iteration["imaml"] / iteration["maml"],
-        "maml_over_imaml_time_at_k": iteration_at_k["maml"] / iteration_at_k["imaml"],
+        "imaml_over_maml_time_at_k": iteration_at_k["imaml"] / iteration_at_k["maml"],
         "memory_mb": {m: [b / 1e6 for b in mem] for m, mem in memory.items()},
         "memory_growth_mb_per_step": {m: g / 1e6 for m, g in growth.items()},
         "maml_memory_ratio": memory["maml"][-1] / memory["maml"][0],
@@ -365,20 +451,38 @@ def takeaway_numbers(stats, imaml_trained, train, iteration, iteration_at_k, mem
     }
 
 
-def takeaway_statements(N, imaml_config, paper_rows):
-    """The takeaways of the talk (slide 8) as markdown, one per item: a claim in bold, the figure
+def _times(ratio):
+    """'3.2x as long as' / 'a third (0.31x) of' style words for a time ratio a / b."""
+    if ratio >= 1.05:
+        return f"{ratio:.1f}x"
+    if ratio <= 1 / 1.05:
+        return f"{ratio:.2f}x"
+    return "about the same as"
+
+
+def takeaway_statements(N, configs, paper_rows):
+    """The takeaways of the talk (slide 9) as markdown, one per item: a claim in bold, the figure
     that supports it, the evidence. Every number and comparison word is formatted from
-    N = takeaway_numbers(...); imaml_config is iMAML's meta_config, paper_rows the rows of
+    N = takeaway_numbers(...); configs {method: meta_config(record)} for maml, fomaml and imaml (an
+    iMAML meta_config alone is taken as {"imaml": it}); paper_rows the rows of
     helpers.report.maml_paper_table()."""
+    if "inner_steps" in configs:
+        configs = {"imaml": configs}
     s0, s1, s10, t10 = N["k5_step0"], N["k5_step1"], N["k5_step10"], N["k10_step10"]
-    mem, ms, ms_k = N["memory_mb"], N["iteration_ms"], N["iteration_ms_at_k"]
-    k_min, k_max = MEMORY_STEPS[0], MEMORY_STEPS[-1]
-    inner, cg = imaml_config["inner_steps"], imaml_config["cg_steps"]
-    trained = N["imaml_as_trained"]
+    mem, ms, ms_k, P = N["memory_mb"], N["iteration_ms"], N["iteration_ms_at_k"], N["paired"]
+    k_min, k_max, k_eq = MEMORY_STEPS[0], MEMORY_STEPS[-1], N["k_equal"]
+    imaml = configs["imaml"]
+    inner, cg = imaml["inner_steps"], imaml["cg_steps"]
+    newton = imaml.get("solver", "gd") == "hessian_free"
+    step_word = "Newton steps" if newton else "gradient steps"
+    solve = (f"{inner} {step_word}" + (f" of at most {imaml['solver_cg_steps']} CG steps" if newton else "")
+             + f", λ = {imaml['lam']:g}, δ = {imaml['delta']:g}")
+    maml_k = configs.get("maml", {}).get("inner_steps", 1)
+    trained, ridge = N["imaml_as_trained"], N["ridge_head"]
     f = format_mean_ci
 
-    def vs(a, b):
-        return compare(a[0], b[0], a[1], b[1])
+    def vs(key, a, b):
+        return f"{paired_words(P[key], a[0], b[0])}"
 
     def reach(n):
         return "never gets there" if n is None else f"gets there after {n} steps"
@@ -387,42 +491,64 @@ def takeaway_statements(N, imaml_config, paper_rows):
         mse = next(r for r in paper_rows if r["name"] == "maml" and r["source"] == source)["mse"]
         return ", ".join(f"{m:.2f}" for m in mse)
 
-    imaml_gain = "and accuracy too" if vs(trained[5], s10["maml"]).endswith("lower than") else "not accuracy"
+    slower_at_k = ms_k["imaml"] > ms_k["maml"]
+    imaml_vs_maml = paired_words(P["imaml_trained_vs_maml_k5"], trained[5][0], s10["maml"][0])
+    imaml_gain = ("and accuracy too" if imaml_vs_maml.endswith("lower than") else
+                  "not accuracy")
     items = [
         ("Meta-learning learns an initialisation that adapts from K examples in a few steps", "Figure 1",
-         f"with K = 5, one gradient step takes MAML to {f(s1['maml'])}, {vs(s1['maml'], s1['transfer'])} the "
-         f"pretrained baseline's {f(s1['transfer'])}. Within {STEPS} steps the baseline "
-         f"{reach(N['transfer_steps_to_maml_1'])}; the multi-task head "
+         f"with K = 5, one gradient step takes MAML to {f(s1['maml'])}, "
+         f"{vs('maml_1_vs_transfer_1_k5', s1['maml'], s1['transfer'])} the pretrained baseline's "
+         f"{f(s1['transfer'])} ({format_paired(P['maml_1_vs_transfer_1_k5'])}). Within {STEPS} steps the "
+         f"baseline {reach(N['transfer_steps_to_maml_1'])}; the multi-task head, by gradient steps, "
          f"{reach(N['multitask_steps_to_maml_1'])}"),
+        ("A shared trunk with a new head fitted in closed form, against MAML's first step",
+         "Figure 1, dashed",
+         f"notebook 02's ridge head, one linear solve on the K support points, reaches {f(ridge[5])} with "
+         f"K = 5, {vs('ridge_vs_maml_1_k5', ridge[5], s1['maml'])} MAML's one step "
+         f"({format_paired(P['ridge_vs_maml_1_k5'])}); with K = 10, {f(ridge[10])}, "
+         f"{paired_words(P['ridge_vs_maml_1_k10'], ridge[10][0], N['k10_step1_maml'][0])} MAML's "
+         f"{f(N['k10_step1_maml'])} ({format_paired(P['ridge_vs_maml_1_k10'])})"),
         ("Without other tasks, K points are not enough", "Figure 1",
          f"fitted from scratch to 5 points, a network's query error after {STEPS} Adam steps is "
-         f"{f(s10['scratch'])}, {vs(s10['scratch'], s0['scratch'])} before fitting and "
-         f"{N['scratch_over_maml_k5_10']:.0f}x MAML's"),
+         f"{f(s10['scratch'])}, {vs('scratch_10_vs_scratch_0_k5', s10['scratch'], s0['scratch'])} before "
+         f"fitting, and {N['scratch_over_maml_k5_10']:.0f}x MAML's"),
         ("MAML differentiates the inner path: its memory grows with the inner steps k", "Figure 2c",
          f"{mem['maml'][0]:.2f} MB held for backprop at k = {k_min}, {mem['maml'][-1]:.2f} MB at "
          f"k = {k_max}: "
          f"{N['memory_growth_mb_per_step']['maml']:.3f} MB more per step"),
-        ("iMAML differentiates the inner solution: its memory is flat in k", "Figures 2c, 2b",
-         f"{mem['imaml'][0]:.2f} MB for every k from {k_min} to {k_max} (spread "
+        ("iMAML differentiates the inner solution: its memory is flat in k", "Figure 2c",
+         f"{mem['imaml'][0]:.2f} MB at k = {k_min}, {mem['imaml'][-1]:.2f} MB at k = {k_max} (spread "
          f"{N['imaml_memory_spread_mb']:.3f} MB), {N['maml_over_imaml_memory_at_max_k']:.0f}x less than MAML "
-         f"at k = {k_max}, where one meta-iteration takes {ms_k['imaml']:.0f} ms against MAML's "
-         f"{ms_k['maml']:.0f} ms"),
+         f"at k = {k_max}"),
         ("First-order MAML is the cheapest, at the price of a biased meta-gradient", "Figures 2b, 2c, 1",
          f"{ms['fomaml']:.1f} ms per meta-iteration against MAML's {ms['maml']:.1f} ms, and "
          f"{mem['fomaml'][0]:.2f} MB held for backprop. Its 5-shot error after {STEPS} steps, "
-         f"{f(s10['fomaml'])}, is {vs(s10['fomaml'], s10['maml'])} MAML's {f(s10['maml'])}; with K = 10, "
-         f"{f(t10['fomaml'])} is {vs(t10['fomaml'], t10['maml'])} {f(t10['maml'])}"),
-        ("iMAML pays in compute per iteration what it saves in memory", "Figures 2a, 2b",
-         f"with {inner} inner steps and {cg} CG steps one meta-iteration takes {ms['imaml']:.0f} ms, "
-         f"{N['imaml_over_maml_time']:.0f}x MAML's with k = 1; meta-training took "
-         f"{N['train_seconds']['imaml']:.0f} s for {N['train_iterations']['imaml']:,} iterations, MAML's "
-         f"{N['train_seconds']['maml']:.0f} s for {N['train_iterations']['maml']:,}"),
+         f"{f(s10['fomaml'])}, is {vs('fomaml_vs_maml_k5', s10['fomaml'], s10['maml'])} MAML's "
+         f"{f(s10['maml'])} ({format_paired(P['fomaml_vs_maml_k5'])}); with K = 10, {f(t10['fomaml'])} is "
+         f"{vs('fomaml_vs_maml_k10', t10['fomaml'], t10['maml'])} {f(t10['maml'])} "
+         f"({format_paired(P['fomaml_vs_maml_k10'])})"),
+        (f"At equal inner steps, an iMAML meta-iteration is {'slower' if slower_at_k else 'faster'} than "
+         f"MAML's", "Figure 2b",
+         f"with k = {k_eq} inner steps for both (iMAML's {step_word}"
+         + (" of at most 10 CG steps each" if newton else "") +
+         f", then {cg} CG steps), one meta-iteration takes {ms_k['imaml']:.0f} ms for iMAML and "
+         f"{ms_k['maml']:.0f} ms for MAML ({_times(N['imaml_over_maml_time_at_k'])} MAML's), for "
+         f"{N['maml_over_imaml_memory_at_max_k']:.0f}x less memory. As shipped, each configuration costs: "
+         f"MAML ({maml_k} inner step{'s' * (maml_k != 1)}) {ms['maml']:.1f} ms per meta-iteration and "
+         f"{N['train_seconds']['maml']:.0f} s for {N['train_iterations']['maml']:,} iterations; first-order "
+         f"MAML {ms['fomaml']:.1f} ms and {N['train_seconds']['fomaml']:.0f} s for "
+         f"{N['train_iterations']['fomaml']:,}; iMAML ({solve}, {cg} CG steps) {ms['imaml']:.1f} ms and "
+         f"{N['train_seconds']['imaml']:.0f} s for {N['train_iterations']['imaml']:,}"),
         ("A meta-learned θ is tuned to the inner loop it was trained with", "Figure 1, K = 5",
-         f"MAML's, trained for one step, goes from {f(s0['maml'])} to {f(s1['maml'])} in one step. iMAML's, "
-         f"trained for a proximal solve of up to {inner} steps, is still at {f(s1['imaml'])} after one; its "
-         f"full solve reaches {f(trained[5])}, {vs(trained[5], s10['maml'])} MAML's after {STEPS} steps "
-         f"({f(trained[10])} against {f(t10['maml'])} with K = 10). Here iMAML's gains are memory and a "
-         f"meta-gradient independent of the inner path (notebook 07), {imaml_gain}"),
+         f"MAML's, trained for {maml_k} gradient step{'s' * (maml_k != 1)}, goes from {f(s0['maml'])} to "
+         f"{f(s1['maml'])} in one step. iMAML's, trained for a proximal solve of {solve}, is at "
+         f"{f(s1['imaml'])} after one iteration of that solver; the full solve reaches {f(trained[5])}, "
+         f"{imaml_vs_maml} MAML's after {STEPS} steps ({format_paired(P['imaml_trained_vs_maml_k5'])}); with "
+         f"K = 10, {f(trained[10])}, "
+         f"{paired_words(P['imaml_trained_vs_maml_k10'], trained[10][0], t10['maml'][0])} {f(t10['maml'])}. "
+         f"Here iMAML's gains are memory and a meta-gradient independent of the inner path (notebook 07), "
+         f"{imaml_gain}"),
         ("The MAML paper's sinusoid result is reproduced", "Table",
          f"MAML's 5-shot error after 1, 5, 10 steps is {row('this course')} here, {row('MAML paper')} in "
          f"the paper"),
