@@ -56,6 +56,7 @@ PANELS = {
     "ExplorerPanel": ("05", imaml.ExplorerPanel),
     "BayesPanel": ("07", beyond.BayesPanel),
     "HeadToHeadPanel": ("08", _head_to_head),
+    "ProximalAdaptationPanel": ("deck", takeaways.ProximalAdaptationPanel),
 }
 
 

@@ -40,10 +40,10 @@ def test_benchmark_times_every_setting_of_the_sweep_and_writes_json(tmp_path, ca
     out = tmp_path / "latency.json"
     bench.main(["--only", "BayesPanel", "--repeats", "2", "--out", str(out)])
     (row,) = json.loads(out.read_text())["panels"]
-    assert row["panel"] == "BayesPanel" and row["notebook"] == "06"
+    assert row["panel"] == "BayesPanel" and row["notebook"] == "07"
     assert row["callbacks"] == 2 * len(bench.PANELS["BayesPanel"][1]().sweep())
     assert 0 < row["median_ms"] <= row["p90_ms"] <= row["max_ms"]
-    assert "| `BayesPanel` | 06 |" in capsys.readouterr().out
+    assert "| `BayesPanel` | 07 |" in capsys.readouterr().out
 
 
 def test_readme_shows_the_last_benchmark_run():
