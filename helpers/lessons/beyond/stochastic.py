@@ -596,12 +596,15 @@ def plot_study(study, delta=None):
             ax.plot(x, runs.median(0).values, label=arm_label(b, k), **style)
             ax.fill_between(x, runs.min(0).values, runs.max(0).values, color=style["color"], alpha=0.1, lw=0)
     for ax in axes[0, :2]:
-        # Below the reference's own accuracy distances mean nothing: grey that region out and cut
-        # the axis.
-        ax.set_ylim(s["reference_gap"] / 3, None)
-        ax.axhspan(s["reference_gap"] / 3, s["reference_gap"], color="0.85", lw=0, zorder=0)
-        ax.text(ax.get_xlim()[0], s["reference_gap"], "  not resolved: the reference's accuracy", va="top",
-                fontsize=7, color="0.35")
+        # Below the reference's own accuracy distances mean nothing: grey that region out. Far below
+        # the smallest delta they do not matter either: cut the axis at the higher of the two.
+        low = max(s["reference_gap"] / 3, min(c["deltas"]) / 1000)
+        ax.set_ylim(low, None)
+        if s["reference_gap"] > low:
+            ax.axhspan(low, s["reference_gap"], color="0.85", lw=0, zorder=0)
+            ax.text(ax.get_xlim()[0], s["reference_gap"], "  not resolved: the reference's accuracy",
+                    va="top",
+                    fontsize=7, color="0.35")
         ax.axhline(s["delta"], color="k", lw=0.8, ls=(0, (4, 4)))
         ax.text(ax.get_xlim()[1], s["delta"], f"  delta = {s['delta']}", va="bottom", ha="right", fontsize=8)
         ax.set_yscale("log")
