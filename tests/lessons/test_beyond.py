@@ -6,13 +6,13 @@ import math
 import pytest
 import torch
 
-from helpers.imaml import exact_imaml_grad, imaml_grad
-from helpers.inner import proximal_solve
+from helpers.imaml import exact_imaml_grad, imaml_grad, task_hessians
+from helpers.inner import Adaptation, proximal_solve
 from helpers.lessons.beyond import bayes, solvers, stochastic
 from helpers.lessons.beyond.exercises import check_implicit_jacobian, check_posterior_mean
 from helpers.lessons.beyond.panels import BayesPanel, family_mean_weights
 from helpers.maml import maml_grad
-from helpers.models import MLP
+from helpers.models import MLP, SoftplusMLP
 from helpers.pretrained import load_pretrained, pretrained_record
 from helpers.tasks import SinusoidTasks
 from helpers.training import meta_train
@@ -199,14 +199,15 @@ def test_path_study_shows_warm_start_gap(linear_setup):
 @pytest.mark.numerics
 def test_inner_solve_full_batch_is_the_course_proximal_solve():
     """batch_size None or K is the course's proximal_solve (gradient descent whose step halves when
-    G_i would rise), here at the shipped iMAML theta where the step 0.01 is too large at first."""
+    G_i would rise), here at the shipped iMAML theta and lambda with a step 0.03, too large at first."""
     model, theta = load_pretrained("imaml")
     theta = {k: v.double() for k, v in theta.items()}
+    lam = stochastic.CONFIG["lam"]
     batch = SinusoidTasks().sample(4, 10, 10, 2, F64)
-    ref = proximal_solve(model, theta, batch.x_tr, batch.y_tr, 2.0, 0.01, 20, 0.0)
+    ref = proximal_solve(model, theta, batch.x_tr, batch.y_tr, lam, 0.03, 20, 0.0)
     assert (ref.steps < 20).any()  # some steps were rejected: the safeguard is exercised
     for b in (None, 10):
-        phi = stochastic.inner_solve(model, theta, batch.x_tr, batch.y_tr, 2.0, 0.01, 20, b)
+        phi = stochastic.inner_solve(model, theta, batch.x_tr, batch.y_tr, lam, 0.03, 20, b)
         assert all(torch.allclose(phi[k], ref.phi[k], atol=1e-12) for k in phi)
 
 
@@ -247,9 +248,10 @@ def test_sgd_steps_are_unbiased_on_average():
 @pytest.mark.numerics
 def test_gd_arm_of_the_study_is_meta_train_imaml():
     kw = dict(iterations=2, seed=5, meta_batch=3, k_shot=10, k_query=10, outer_lr=1e-3)
-    _, a, _ = stochastic.meta_train_stochastic(None, lam=2.0, inner_lr=0.01, inner_steps=3, cg_steps=2,
-                                               progress=False, **kw)
-    _, b, _ = meta_train("imaml", lam=2.0, inner_lr=0.01, inner_steps=3, delta=0.0, cg_steps=2,
+    net = SoftplusMLP(beta=5.0)  # the network is passed through: the shipped iMAML's architecture
+    _, a, _ = stochastic.meta_train_stochastic(None, model=net, lam=20.0, inner_lr=0.008, inner_steps=3,
+                                               cg_steps=2, progress=False, **kw)
+    _, b, _ = meta_train("imaml", net, lam=20.0, inner_lr=0.008, inner_steps=3, delta=0.0, cg_steps=2,
                          progress=False, **kw)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
@@ -266,7 +268,8 @@ def test_stochastic_rejects_bad_batch_size():
 TINY = stochastic._merge(stochastic.CONFIG, {
     "seeds": [0], "inner": {"n_tasks": 1, "steps": 3, "checkpoints": [3], "batch_sizes": [10, 2],
                             "timing_tasks": 2, "timing_steps": 2, "timing_rounds": 1},
-    "reference": {"steps": 5}, "meta": {"iterations": 1, "batch_sizes": [10, 2], "meta_batch": 2},
+    "reference": {"newton_steps": 2, "gd_steps": 5}, "meta": {"iterations": 1, "batch_sizes": [10, 2],
+                                                               "meta_batch": 2},
     "eval": {"n_tasks": 4}})
 
 
@@ -276,22 +279,57 @@ def test_study_runs_end_to_end_on_a_tiny_configuration():
     text = stochastic.conclusion(study)
     assert text.startswith("Over 1 seeds the conjecture is")
     assert set(study["meta"]) == {"10", "2"}
+    assert study["meta"]["10"]["paired_vs_gd"] == [None]
+    pair = study["meta"]["2"]["paired_vs_gd"][0]
+    assert pair["n"] <= 4 and pair["ci"] >= 0 and "Paired on the same held-out tasks" in text
     stochastic.plot_study(study)
 
 
 # ------------------------------------------------------------------ the shipped study and its conclusion
 
 def test_study_uses_the_shipped_imaml_recipe():
-    recipe = pretrained_record("imaml")["config"]
+    """lambda, the outer loop and the network are the shipped iMAML's; only the inner solver (GD or
+    SGD of step alpha, which the shipped Newton-CG solver does not have) differs."""
+    record = pretrained_record("imaml")
+    recipe = record["config"]
     cfg = stochastic.CONFIG
     assert cfg["lam"] == recipe["lam"]
-    for key in ("inner_lr", "inner_steps", "cg_steps", "outer_lr", "meta_batch"):
+    for key in ("outer_lr", "meta_batch"):
         assert cfg["meta"][key] == recipe[key], key
+    assert (cfg["k_shot"], cfg["k_query"]) == (recipe["k_shot"], recipe["k_query"])
+    assert cfg["meta"]["cg_steps"] == recipe["cg_steps"]
+    assert cfg["inner"]["model"] == "imaml" and cfg["eval"]["rule"] == "imaml"
+    shipped, _ = load_pretrained("imaml")
+    assert isinstance(shipped, SoftplusMLP)  # the study meta-trains this network from scratch
+    assert stochastic.eval_rule(cfg) == Adaptation(**record["evaluation"]["rule"])
+    assert cfg["meta"]["inner_lr"] == cfg["inner"]["lr"]
+    assert cfg["meta"]["inner_steps"] in cfg["inner"]["checkpoints"]
     study = stochastic.load_study()
     assert study["config"] == cfg  # the shipped study was run with this configuration
     # ... at the shipped iMAML weights: retrained weights need the study again
     # (`python -m helpers.lessons.beyond.sgd_study`)
     assert study["theta_sha256"] == pretrained_record("imaml")["sha256"]
+
+
+@pytest.mark.numerics
+def test_study_step_is_stable_for_gd_at_the_shipped_theta():
+    """CONFIG's alpha (the shipped iMAML has no step) is below 2 / (lam + lambda_max(H_i)), GD's
+    stability limit on G_i, for nearly every task at the shipped theta, and not far below it."""
+    model, theta = load_pretrained("imaml")
+    theta = {k: v.double() for k, v in theta.items()}
+    cfg = stochastic.CONFIG
+    batch = SinusoidTasks().sample(20, cfg["k_shot"], 1, 11, F64)
+    H = task_hessians(model, {k: v.expand(20, *v.shape) for k, v in theta.items()}, batch.x_tr, batch.y_tr)
+    limit = 2 / (cfg["lam"] + torch.linalg.eigvalsh(H)[:, -1])
+    assert (cfg["inner"]["lr"] < limit).float().mean() >= 0.9
+    assert cfg["inner"]["lr"] > limit.median() / 4  # stable-ish, not needlessly small
+
+
+def test_study_deltas_lie_between_the_reference_accuracy_and_the_start():
+    study = stochastic.load_study()
+    s = stochastic.summarise(study)
+    deltas = study["config"]["inner"]["deltas"]
+    assert max(deltas) < s["start_dist"] and min(deltas) > 100 * s["reference_gap"]
 
 
 def _independent_verdict(study):
