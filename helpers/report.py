@@ -51,6 +51,20 @@ def to_markdown(rows, k_shot):
     return "\n".join(lines)
 
 
+def shots_table(steps="10"):
+    """Markdown: every course model's query MSE (mean ± 95% CI) after `steps` adaptation steps, with
+    K = 5, 10 (as in meta-training) and 20 support points, from the records."""
+    ks = list(pretrained_record("maml")["evaluation"]["mse"])
+    lines = [f"| MSE after {steps} steps | " + " | ".join(k.replace("=", " = ") for k in ks) + " |",
+             "|---|" + "---|" * len(ks)]
+    for name, label in ROWS:
+        if name in available():
+            mse = {k: v[steps] for k, v in pretrained_record(name)["evaluation"]["mse"].items()}
+            cells = [f"{mse[k]['mean']:.3f} ± {mse[k]['ci']:.3f}" for k in ks]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def inner_solves_note(name="imaml"):
     """One sentence for the README: how the model's training inner solves ended (its record)."""
     s = pretrained_record(name)["training_inner_solves"]
@@ -121,4 +135,4 @@ if __name__ == "__main__":
         results = other_seeds(args.seeds, args.tasks)
         print(seeds_markdown(results), divergence_note(results), sep="\n\n")
     else:
-        print(maml_paper_table()[1], inner_solves_note(), sep="\n\n")
+        print(maml_paper_table()[1], shots_table(), inner_solves_note(), sep="\n\n")

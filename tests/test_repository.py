@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.report import inner_solves_note, maml_paper_table
+from helpers.report import inner_solves_note, maml_paper_table, shots_table
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -31,5 +31,5 @@ def test_readme_lists_every_notebook():
 def test_readme_table_is_the_recorded_one():
     """The README's MAML-paper table must be what `python -m helpers.report` prints now."""
     readme = (ROOT / "README.md").read_text()
-    assert maml_paper_table()[1] in readme
+    assert maml_paper_table()[1] in readme and shots_table() in readme
     assert inner_solves_note() in " ".join(readme.split())  # the sentence may wrap
