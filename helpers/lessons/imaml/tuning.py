@@ -1,6 +1,7 @@
 """The tuning study: iMAML's lam, inner solver, step size and steps, and MAML's, chosen fairly.
 
     python -m helpers.lessons.imaml.tuning_study              # both stages, resumable
+    python -m helpers.lessons.imaml.tuning_study --stages 1   # stage 1 only: what the course ran
     python -m helpers.lessons.imaml.tuning_study --workers 1  # one process
     python -m helpers.lessons.imaml.tuning_study --quick --out /tmp/study.json   # a smoke run
 
