@@ -53,14 +53,15 @@ def test_configurations_train_as_they_are_scored():
 
 
 def test_one_configuration_runs_end_to_end(monkeypatch):
+    threads = torch.get_num_threads()  # run_config sets one thread: put back what the process had
     monkeypatch.setitem(tuning.VALIDATION, "n_tasks", 20)
     monkeypatch.setattr(tuning, "TAIL", 3)
     config = {"method": "imaml", "solver": "hessian_free", "lam": 20.0, "inner_steps": 2,
               "solver_cg_steps": 3, "activation": "softplus", "iterations": 4}
     r = tuning.run_config(config)
     assert r["status"] == "ok" and len(r["val"]["curve"]) == tuning.VALIDATION["steps"] + 1
+    torch.set_num_threads(threads)
     assert 0.0 <= r["met_delta"] <= 1.0 and r["inner_grad_evals"] > 0
-    torch.set_num_threads(2)
 
 
 def test_the_shipped_imaml_is_the_studys_winner():
