@@ -7,7 +7,8 @@ panels     ProximalAdaptationPanel: the shipped iMAML adapted to one task at a c
 exercises  the notebook's checkers
 
 Uses helpers.lessons.toy (fit_from_scratch), helpers.lessons.multitask (a new head's gradient
-steps) and helpers.lessons.maml (cost: the meta-gradient calls, growth per inner step).
+steps), helpers.lessons.maml (cost: the meta-gradient calls, growth per inner step) and
+helpers.lessons.imaml (lam_values: the explorer's lambda positions, for the deck's panel).
 """
 
 from .compare import (
