@@ -47,8 +47,7 @@ def paired_table(errors, a, b, steps):
     la, lb = label(a), label(b)
     lines = [f"| steps | {la} minus {lb}: mean ± 95% CI | {la} lower | {lb} lower | tasks |",
              "|---:|---|---:|---:|---:|"]
-    for n in steps:
-        d = paired(errors[a][n], errors[b][n])
+    for n, d in paired_differences(errors, a, b, steps).items():
         excluded = f" ({d.excluded} diverged, left out)" if d.excluded else ""
         lines.append(f"| {n} | {d.mean:+.3f} ± {d.ci:.3f} | {d.wins_a:,} | {d.wins_b:,} "
                      f"| {d.n:,}{excluded} |")
