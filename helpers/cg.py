@@ -26,12 +26,14 @@ class CGResult:
         return self.residuals.shape[0] - 1
 
 
-def conjugate_gradient(matvec, b, steps, tol=0.0):
+def conjugate_gradient(matvec, b, steps, tol=0.0, precondition=None):
     """Solve A x = b for symmetric positive definite A, given only matvec(v) = A v.
 
     b: (P,) or (T, P) for T independent systems solved together (matvec must act row-wise).
     Runs at most `steps` iterations; a system stops once its residual norm is <= tol (a number, or
-    one per system).
+    one per system). precondition(r) = M^-1 r, M symmetric positive definite and close to A, makes
+    it preconditioned CG (same residuals ||b - A x||, fewer iterations when M^-1 A is well
+    conditioned; helpers.precondition).
     """
     check_int("steps", steps, 0)
     check_non_negative(tol=torch.as_tensor(tol).min().item())
@@ -39,29 +41,30 @@ def conjugate_gradient(matvec, b, steps, tol=0.0):
     b = b.unsqueeze(0) if single else b
     x = torch.zeros_like(b)
     r = b.clone()
-    p = r.clone()
-    rs = (r * r).sum(-1)
-    residuals = [rs.sqrt()]
+    z = r if precondition is None else precondition(r)
+    p = z.clone()
+    rs = torch.linalg.vecdot(r, z)  # r^T M^-1 r
+    residuals = [r.norm(dim=-1)]
     bad = torch.zeros(b.shape[0], dtype=torch.bool)
     taken = torch.zeros(b.shape[0], dtype=torch.long)
-    active = rs.sqrt() > tol
+    active = residuals[0] > tol
     for _ in range(steps):
         if not active.any():
             break
         taken += active
         Ap = matvec(p)
-        pAp = (p * Ap).sum(-1)
+        pAp = torch.linalg.vecdot(p, Ap)
         bad |= active & (pAp <= 0)
         active &= pAp > 0
-        alpha = torch.where(active, rs / torch.where(active, pAp, 1), 0).unsqueeze(-1)
-        x = x + alpha * p
-        r = r - alpha * Ap
-        rs_new = (r * r).sum(-1)
-        beta = torch.where(active, rs_new / torch.where(rs > 0, rs, 1), 0).unsqueeze(-1)
-        p = r + beta * p
-        rs = torch.where(active, rs_new, rs)
-        residuals.append(rs.sqrt())
-        active &= rs.sqrt() > tol
+        alpha = torch.where(active, rs / pAp, 0).unsqueeze(-1)  # 0 freezes a stopped system
+        x.addcmul_(alpha, p)
+        r.addcmul_(alpha, Ap, value=-1)
+        z = r if precondition is None else precondition(r)
+        rs_new = torch.where(active, torch.linalg.vecdot(r, z), rs)
+        p = z + torch.where(active, rs_new / rs, 0).unsqueeze(-1) * p
+        rs = rs_new
+        residuals.append(r.norm(dim=-1))
+        active &= residuals[-1] > tol
     res = CGResult(x, torch.stack(residuals), bad, taken)
     if single:
         res = CGResult(res.x[0], res.residuals[:, 0], res.non_positive_curvature[0], taken[0])

@@ -5,6 +5,9 @@
     v_i    = grad L_test_i(phi_i)                                           (step 4)
     g_i    = (I + H_i/lam)^-1 v_i,  H_i = Hessian of L_tr_i at phi_i          (step 5, by CG)
     meta-gradient = (1/T) sum_i g_i                                         (Algorithm 1, step 7)
+
+Step 5's accuracy delta' is monitored as CG's relative residual ||(I + H_i/lam) g_i - v_i|| / ||v_i||
+(IMAMLInfo.cg_relative_residual), as step 3's delta is as ||grad G_i(phi_i)||.
 """
 
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from .cg import conjugate_gradient
 from .checks import check_int, check_non_negative, check_positive
 from .inner import _as_batched, inner_solve, proximal_solve
 from .models import flatten, hvp_operator, loss_grad, mse, unflatten
+from .precondition import gauss_newton_preconditioner
 
 
 @dataclass
@@ -36,6 +40,11 @@ class IMAMLInfo:
     non_positive_curvature: torch.Tensor
     phi: dict
 
+    @property
+    def cg_relative_residual(self):
+        """delta' reached, per task: ||(I + H_i/lam) g_i - v_i|| / ||v_i|| (CG starts from g = 0)."""
+        return self.cg_residuals[-1] / self.cg_residuals[0]
+
 
 def query_grad(model, phi, x, y):
     """Per-task query loss (T,) and v_i = grad L_test_i(phi_i), flattened to (T, P)."""
@@ -51,21 +60,26 @@ def _check_imaml_args(lam, inner_lr, inner_steps, delta, cg_steps=0):
 
 
 def imaml_grad(model, params, batch, lam, inner_lr=0.01, inner_steps=16, delta=1e-3, cg_steps=5, cg_tol=0.0,
-               solver="gd", solver_cg_steps=10):
+               solver="gd", solver_cg_steps=10, delta_prime=0.0, precondition=False):
     """The implicit meta-gradient (Algorithm 2) averaged over the tasks of `batch`.
 
     Step 3 runs helpers.inner.inner_solve(solver): "gd" (inner_steps gradient steps of inner_lr at
     most) or "hessian_free" (inner_steps Newton steps of solver_cg_steps CG steps each at most;
-    inner_lr unused). cg_steps (and cg_tol) are step 5's conjugate gradient.
+    inner_lr unused). Step 5 is at most cg_steps of conjugate gradient; a task stops once its
+    residual is <= cg_tol, or <= delta_prime ||v_i|| (relative) when delta_prime > 0.
+    precondition=True preconditions both CGs by the Gauss-Newton part of H_i (helpers.precondition).
     Returns (grad: dict like params, IMAMLInfo). Tasks whose system is found indefinite keep the
     last CG iterate and are flagged in info.non_positive_curvature.
     """
     _check_imaml_args(lam, inner_lr, inner_steps, delta, cg_steps)
+    check_non_negative(delta_prime=delta_prime)
     sol = inner_solve(model, params, batch.x_tr, batch.y_tr, lam, delta, solver, inner_lr, inner_steps,
-                      solver_cg_steps)
+                      solver_cg_steps, precondition=precondition)
     loss, v = query_grad(model, sol.phi, batch.x_te, batch.y_te)
     hvp = hvp_operator(model, sol.phi, batch.x_tr, batch.y_tr, params)
-    cg = conjugate_gradient(lambda u: u + hvp(u) / lam, v, cg_steps, cg_tol)
+    M_inv = gauss_newton_preconditioner(model, sol.phi, batch.x_tr, lam, lam) if precondition else None
+    tol = delta_prime * v.norm(dim=-1) if delta_prime else cg_tol
+    cg = conjugate_gradient(lambda u: u + hvp(u) / lam, v, cg_steps, tol, M_inv)
     grad = unflatten(cg.x.mean(0), params)
     info = IMAMLInfo(
         loss.mean().item(), sol.steps, sol.final_grad_norm, sol.grad_norms, sol.grad_evals, cg.residuals,

@@ -52,6 +52,12 @@ class MLP:
         """sigma'(z) written in terms of h = sigma(z): 1 where the ReLU is on, else 0."""
         return (h > 0).to(h.dtype)
 
+    @staticmethod
+    def activation_curvature(h, slope):
+        """sigma''(z) in terms of h = sigma(z) and slope = sigma'(z); None: zero (the ReLU is
+        piecewise linear; its kinks have no second derivative)."""
+        return None
+
     def loss_grad(self, params, x, y):
         """Per-task MSE (T,) and its gradient w.r.t. per-task params (leading task axis).
 
@@ -71,6 +77,69 @@ class MLP:
             if layer:
                 d = (d @ params[f"w{layer}"]) * self.activation_slope(h_in)
         return loss, {k: grads[k] for k in params}
+
+    def hvp_operator(self, params, x, y, like):
+        """v -> H_i v for every task at once (flat (T, P) -> (T, P)), H_i the Hessian of the MSE at
+        per-task params (task axis first): Pearlmutter's R-operator applied to loss_grad's batched
+        backprop, written out as batched matrix products (no autograd graph). The forward and
+        backward passes at params run once; each product then costs about one gradient evaluation."""
+        params = {k: v.detach() for k, v in params.items()}
+        n_layers = len(self.sizes) - 1
+        ws = [params[f"w{layer}"] for layer in range(n_layers)]
+        wts = [w.mT for w in ws]
+        hs = self._forward(params, x)
+        slopes = [None] + [self.activation_slope(h) for h in hs[1:-1]]  # sigma'(z_l), l = 1..L-1
+        ds = [None] * (n_layers + 1)  # ds[l] = d loss / d z_l, as in loss_grad
+        ds[n_layers] = 2 * (hs[-1] - y) / y.shape[-2]
+        second = [None] * n_layers  # (d loss / d h_l) sigma''(z_l): the activation's own curvature
+        for layer in reversed(range(1, n_layers)):
+            back = ds[layer + 1] @ ws[layer]
+            ds[layer] = back * slopes[layer]
+            curvature = self.activation_curvature(hs[layer], slopes[layer])
+            second[layer] = None if curvature is None else back * curvature
+        dts = [None] + [d.mT for d in ds[1:]]
+        scale = 2 / y.shape[-2]
+
+        def hvp(v):
+            V = unflatten(v, like)
+            rz, rh = [None], [None]  # directional derivatives R(z_l), R(h_l) along v
+            for layer in range(n_layers):
+                r = torch.baddbmm(V[f"b{layer}"].unsqueeze(-2), hs[layer], V[f"w{layer}"].mT)
+                if layer:
+                    r = torch.baddbmm(r, rh[layer], wts[layer])
+                rz.append(r)
+                rh.append(slopes[layer + 1] * r if layer < n_layers - 1 else None)
+            rd = scale * rz[-1]  # R(ds[L])
+            out = []
+            for layer in reversed(range(n_layers)):
+                rw = torch.bmm(rd.mT, hs[layer])
+                out += [rd.sum(-2), rw]
+                if layer:
+                    rw.baddbmm_(dts[layer + 1], rh[layer])
+                    rd = torch.baddbmm(torch.bmm(rd, ws[layer]), ds[layer + 1], V[f"w{layer}"])
+                    rd.mul_(slopes[layer])
+                    if second[layer] is not None:
+                        rd.addcmul_(second[layer], rz[layer])
+            return torch.cat([t.flatten(1) for t in reversed(out)], -1)  # w0, b0, w1, ... as flatten
+
+        return hvp
+
+    def jacobian_factors(self, params, x):
+        """The output Jacobian d f(params_i, x_n) / d params_i in factored form (a scalar output per
+        point): [(delta_l, h_l) for each layer l], delta_l = d f_n / d z_{l+1} (T, N, out) and h_l the
+        layer's input (T, N, in); the rows of layer l are vec(delta_n h_n^T) (weights) and delta_n
+        (bias). By the batched backprop of loss_grad with one backward row per point."""
+        if self.sizes[-1] != 1:
+            raise ValueError(f"the output Jacobian needs one output per point, got sizes {self.sizes}")
+        params = {k: v.detach() for k, v in params.items()}
+        hs = self._forward(params, x)
+        delta = torch.ones_like(hs[-1])  # d f_n / d z_L
+        factors = []
+        for layer in reversed(range(len(self.sizes) - 1)):
+            factors.append((delta, hs[layer]))
+            if layer:
+                delta = (delta @ params[f"w{layer}"]) * self.activation_slope(hs[layer])
+        return factors[::-1]
 
     def config(self):
         """Constructor arguments (saved with shipped weights)."""
@@ -102,6 +171,10 @@ class SoftplusMLP(MLP):
         """softplus'(z) = sigmoid(beta z) = 1 - exp(-beta h), with h = softplus(z)."""
         return -torch.expm1(-self.beta * h)
 
+    def activation_curvature(self, h, slope):
+        """softplus''(z) = beta sigmoid(beta z) (1 - sigmoid(beta z))."""
+        return self.beta * slope * (1 - slope)
+
     def config(self):
         return {"sizes": list(self.sizes), "beta": self.beta}
 
@@ -130,11 +203,18 @@ def loss_grad(model, params, x, y, create_graph=False):
 
 
 def hvp_operator(model, phi, x, y, like):
-    """v -> H_i v for every task at once, H_i the Hessian of L_tr_i at phi_i.
+    """v -> H_i v for every task at once (flat (T, P) -> (T, P)), H_i the Hessian of L_tr_i at phi_i;
+    H is never formed. The model's own hand-written product when it has one (MLP.hvp_operator),
+    double backprop (autograd_hvp_operator) otherwise."""
+    if hasattr(model, "hvp_operator"):
+        return model.hvp_operator(phi, x, y, like)
+    return autograd_hvp_operator(model, phi, x, y, like)
 
-    Differentiates the gradient grad L_tr_i(phi_i) once more (double backprop), so one
-    Hessian-vector product costs about two gradient evaluations; H is never formed.
-    """
+
+def autograd_hvp_operator(model, phi, x, y, like):
+    """hvp_operator by double backprop: differentiates the gradient grad L_tr_i(phi_i) once more,
+    so one Hessian-vector product costs about two gradient evaluations (the independent reference
+    for MLP.hvp_operator, and the route for any other model)."""
     phi = {k: v.detach().requires_grad_() for k, v in phi.items()}
     with torch.enable_grad():
         g = list(loss_grad(model, phi, x, y, create_graph=True)[1].values())
