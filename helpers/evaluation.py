@@ -16,6 +16,7 @@ from .tasks import SinusoidTasks
 
 # 8x the largest mean square of a task's targets (A^2 / 2 <= 12.5): no adapted fit is that bad
 DIVERGED_MSE = 100.0
+VAL_SEED = 2_718_281  # validation tasks: neither a training seed nor the test tasks (pretrain.EVAL_SEED)
 
 
 def adaptation_errors(model, params, batch, steps, lr=0.01, lam=0.0, rule=None):

@@ -60,7 +60,7 @@ def _check_imaml_args(lam, inner_lr, inner_steps, delta, cg_steps=0):
 
 
 def imaml_grad(model, params, batch, lam, inner_lr=0.01, inner_steps=16, delta=1e-3, cg_steps=5, cg_tol=0.0,
-               solver="gd", solver_cg_steps=10, delta_prime=0.0, precondition=False):
+               solver="gd", solver_cg_steps=10, delta_prime=0.0, precondition=False, skip_unsolved=False):
     """The implicit meta-gradient (Algorithm 2) averaged over the tasks of `batch`.
 
     Step 3 runs helpers.inner.inner_solve(solver): "gd" (inner_steps gradient steps of inner_lr at
@@ -68,6 +68,7 @@ def imaml_grad(model, params, batch, lam, inner_lr=0.01, inner_steps=16, delta=1
     inner_lr unused). Step 5 is at most cg_steps of conjugate gradient; a task stops once its
     residual is <= cg_tol, or <= delta_prime ||v_i|| (relative) when delta_prime > 0.
     precondition=True preconditions both CGs by the Gauss-Newton part of H_i (helpers.precondition).
+    skip_unsolved=True averages g_i only over the tasks whose inner solve met delta (all, if none did).
     Returns (grad: dict like params, IMAMLInfo). Tasks whose system is found indefinite keep the
     last CG iterate and are flagged in info.non_positive_curvature.
     """
@@ -80,7 +81,9 @@ def imaml_grad(model, params, batch, lam, inner_lr=0.01, inner_steps=16, delta=1
     M_inv = gauss_newton_preconditioner(model, sol.phi, batch.x_tr, lam, lam) if precondition else None
     tol = delta_prime * v.norm(dim=-1) if delta_prime else cg_tol
     cg = conjugate_gradient(lambda u: u + hvp(u) / lam, v, cg_steps, tol, M_inv)
-    grad = unflatten(cg.x.mean(0), params)
+    solved = sol.final_grad_norm <= delta
+    g = cg.x[solved] if skip_unsolved and solved.any() else cg.x
+    grad = unflatten(g.mean(0), params)
     info = IMAMLInfo(
         loss.mean().item(), sol.steps, sol.final_grad_norm, sol.grad_norms, sol.grad_evals, cg.residuals,
         cg.non_positive_curvature, sol.phi,

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from helpers.evaluation import adaptation_errors, summarize
+from helpers.evaluation import VAL_SEED, adaptation_errors, summarize
 from helpers.inner import Adaptation
 from helpers.models import MLP, SoftplusMLP
 from helpers.pretrained import WEIGHTS
@@ -47,7 +47,6 @@ from helpers.training import InnerSolveMonitor, meta_train
 
 STUDY_PATH = WEIGHTS / "tuning_study.json"
 STUDY_SEED = 11  # initialisation and task stream of every configuration (not a shipped model's seed)
-VAL_SEED = 2_718_281  # validation tasks: neither a training seed nor the test tasks' EVAL_SEED
 VALIDATION = {"n_tasks": 1000, "k_shot": 5, "k_query": 100, "steps": 10}
 META = {"meta_batch": 25, "k_shot": 10, "k_query": 10, "outer_lr": 1e-3}
 STAGE1_ITERATIONS = 3000
