@@ -228,6 +228,21 @@ def autograd_hvp_operator(model, phi, x, y, like):
     return hvp
 
 
+class AutogradProducts:
+    """`model` without its hand-written products (hvp_operator, jacobian_factors): helpers falls back
+    to double backprop, the route of any other model. An independent reference for tests and
+    benchmarks."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, params, x):
+        return self.model(params, x)
+
+    def loss_grad(self, params, x, y):
+        return self.model.loss_grad(params, x, y)
+
+
 def mse(model, params, x, y):
     """Mean squared error per task: shape (T,) for x of shape (T, N, 1), a scalar for (N, 1)."""
     return (model(params, x) - y).pow(2).mean(dim=(-2, -1))

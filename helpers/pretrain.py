@@ -83,7 +83,8 @@ def _spec(method, seed, kwargs, rule, model=None, k_shot=META["k_shot"]):
     return _meta(method, 30_000, 1e-3, seed, kwargs, rule, model, k_shot), standard_eval(rule)
 
 
-# name -> (train(progress, scale) -> (model, params, seconds, config[, notes]), evaluate(model, params, K, seed))
+# name -> (train(progress, scale) -> (model, params, seconds, config[, notes]),
+#          evaluate(model, params, K, seed))
 # The MAML paper's protocol: trained at K = 10, tested at K = 5, 10, 20. The iMAML paper's protocol:
 # one model per shot count, trained at the shot count it is tested at (the *_k5 models; at K = 10
 # the first ones are those models).

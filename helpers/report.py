@@ -65,14 +65,38 @@ def shots_table(steps="10"):
     return "\n".join(lines)
 
 
+# The two protocols: (label, model trained at K = 10, model trained at K = 5)
+PROTOCOL_ROWS = (("MAML (the paper's settings: 1 inner step)", "maml", "maml_k5"),
+                 ("MAML, 5 inner steps (tuned)", "maml_tuned", "maml_tuned_k5"),
+                 ("iMAML (softplus network)", "imaml", "imaml_k5"))
+
+
+def protocols_table(steps="10"):
+    """Markdown: query MSE after `steps` adaptation steps under the MAML paper's protocol (one model
+    trained at K = 10, tested at K = 5, 10, 20) and the iMAML paper's (one model per shot count,
+    trained at the K it is tested at: the *_k5 models at K = 5; at K = 10 the same models as the
+    first protocol), from the records."""
+    lines = [f"| MSE after {steps} steps | 5-shot, trained at K = 10 | 5-shot, trained at K = 5 "
+             "| 10-shot, trained at K = 10 | 20-shot, trained at K = 10 |", "|---|---|---|---|---|"]
+    for label, k10, k5 in PROTOCOL_ROWS:
+        if k10 not in available() or k5 not in available():
+            continue
+        at10, at5 = (pretrained_record(n)["evaluation"]["mse"] for n in (k10, k5))
+        cells = [at10["K=5"][steps], at5["K=5"][steps], at10["K=10"][steps], at10["K=20"][steps]]
+        lines.append(f"| {label} | " + " | ".join(f"{c['mean']:.3f} ± {c['ci']:.3f}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def inner_solves_note(name="imaml"):
-    """One sentence for the README: how the model's training inner solves ended (its record)."""
+    """One sentence for the README: how the model's training solves ended (delta and delta'; its record)."""
     s = pretrained_record(name)["training_inner_solves"]
-    q = s["grad_norm_quantiles"]
+    q, r = s["grad_norm_quantiles"], s["cg_relative_residual_quantiles"]
     return (f"In its last {s['iterations']:,} meta-iterations ({s['solves']:,} inner solves) the training "
             f"inner solve met ||grad G|| <= {s['delta']:g} on {s['met_delta']:.1%} of tasks (||grad G|| "
             f"quantiles 10% {q['0.1']:.0e}, 50% {q['0.5']:.0e}, 90% {q['0.9']:.0e}, 99% {q['0.99']:.0e}), "
-            f"spending {s['grad_evals']:.0f} gradient evaluations per task on average.")
+            f"spending {s['grad_evals']:.0f} gradient evaluations per task on average; the meta-gradient's "
+            f"CG met delta' = {s['delta_prime']:g} (relative residual) on {s['met_delta_prime']:.1%} of "
+            f"tasks (quantiles 50% {r['0.5']:.0e}, 90% {r['0.9']:.0e}, 99% {r['0.99']:.0e}).")
 
 
 def _diverged(counts, n_tasks):
@@ -135,4 +159,4 @@ if __name__ == "__main__":
         results = other_seeds(args.seeds, args.tasks)
         print(seeds_markdown(results), divergence_note(results), sep="\n\n")
     else:
-        print(maml_paper_table()[1], shots_table(), inner_solves_note(), sep="\n\n")
+        print(maml_paper_table()[1], shots_table(), protocols_table(), inner_solves_note(), sep="\n\n")

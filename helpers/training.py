@@ -93,8 +93,9 @@ class LearningCurve:
 
     def as_dict(self):
         n_tasks, k_shots, k_query, seed = self.spec
-        return {"every": self.every, "n_tasks": n_tasks, "k_query": k_query, "seed": seed, "steps": self.steps,
-                "adaptation": self.rule.describe(), "best_iteration": self.best_iteration, "points": self.points}
+        return {"every": self.every, "n_tasks": n_tasks, "k_query": k_query, "seed": seed,
+                "steps": self.steps, "adaptation": self.rule.describe(),
+                "best_iteration": self.best_iteration, "points": self.points}
 
 
 def meta_gradient(method, model, params, batch, **kwargs):

@@ -76,7 +76,8 @@ def adaptation(cfg):
     """The test-time rule the configuration was meta-trained with."""
     if cfg["method"] != "imaml":
         return Adaptation(cfg["inner_lr"])
-    return Adaptation(lam=cfg["lam"], solver=cfg["solver"], cg_steps=cfg["solver_cg_steps"], delta=cfg["delta"])
+    return Adaptation(lam=cfg["lam"], solver=cfg["solver"], cg_steps=cfg["solver_cg_steps"],
+                      delta=cfg["delta"])
 
 
 def sharpness(model, params, n_tasks=SHARPNESS_TASKS, seed=SHARPNESS_SEED, steps=POWER_STEPS):
@@ -84,7 +85,8 @@ def sharpness(model, params, n_tasks=SHARPNESS_TASKS, seed=SHARPNESS_SEED, steps
     theta, by power iteration with Hessian-vector products."""
     batch = SinusoidTasks().sample(n_tasks, 10, 10, seed, next(iter(params.values())).dtype)
     hvp = hvp_operator(model, per_task(params, n_tasks), batch.x_tr, batch.y_tr, params)
-    v = torch.randn(n_tasks, model.n_params(), generator=torch.Generator().manual_seed(seed), dtype=batch.x_tr.dtype)
+    v = torch.randn(n_tasks, model.n_params(), generator=torch.Generator().manual_seed(seed),
+                    dtype=batch.x_tr.dtype)
     for _ in range(steps):
         v = hvp(v / v.norm(dim=-1, keepdim=True))
     return v.norm(dim=-1).median().item()
@@ -113,7 +115,8 @@ def run(name, quick=False):
     except FloatingPointError as err:
         return {**record, "status": f"diverged: {err}", "curve": curve.as_dict()}
     return {**record, "status": "ok", "seconds": round(hist.seconds, 1),
-            "ms_per_iteration": round(1e3 * hist.seconds / cfg["iterations"], 2), "load_after": os.getloadavg()[0],
+            "ms_per_iteration": round(1e3 * hist.seconds / cfg["iterations"], 2),
+            "load_after": os.getloadavg()[0],
             "training_solves": monitor.summary(), "curve": curve.as_dict()}
 
 
@@ -156,3 +159,120 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+# --- reading the records ---------------------------------------------------------------------
+
+SHIPPED_CURVES = ("maml", "maml_tuned", "fomaml", "imaml")
+
+
+def shipped_curves(names=SHIPPED_CURVES):
+    """{name: learning curve} of shipped models, from their records (helpers.training.LearningCurve)."""
+    from helpers.pretrained import pretrained_record
+
+    return {name: pretrained_record(name)["learning_curve"] for name in names}
+
+
+def curve_arrays(curve, k_shot=5):
+    """(iterations, training seconds, mean validation MSE, 95% CI) of one learning curve at K."""
+    points = curve["points"]
+    return ([p["iteration"] for p in points], [p["seconds"] for p in points],
+            [p[f"K={k_shot}"]["mean"] for p in points], [p[f"K={k_shot}"]["ci"] for p in points])
+
+
+def plot_learning_curves(curves, k_shots=(5, 10), axes=None, labels=None, colors=None):
+    """Validation MSE after 10 adaptation iterations against meta-iterations (one panel per K) and
+    against training seconds (last panel, the first K), log scales; a marker at each curve's chosen
+    checkpoint. curves: {name: learning curve dict}."""
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import COLORS, LABELS, plain_log_axis
+
+    labels, colors = {**LABELS, **(labels or {})}, {**COLORS, **(colors or {})}
+    if axes is None:
+        _, axes = plt.subplots(1, len(k_shots) + 1, figsize=(4.3 * (len(k_shots) + 1), 3.6))
+    for name, curve in curves.items():
+        color = colors.get(name)
+        for ax, k in zip(axes, k_shots):
+            it, _, mean, ci = curve_arrays(curve, k)
+            ax.plot(it[1:], mean[1:], "o-", ms=2.5, color=color, label=labels.get(name, name))
+            ax.fill_between(it[1:], [m - c for m, c in zip(mean[1:], ci[1:])],
+                            [m + c for m, c in zip(mean[1:], ci[1:])], color=color, alpha=0.15, lw=0)
+            if curve.get("best_iteration") in it:
+                j = it.index(curve["best_iteration"])
+                ax.plot(it[j], mean[j], "*", ms=10, color=color)
+        it, sec, mean, _ = curve_arrays(curve, k_shots[0])
+        axes[-1].plot(sec[1:], mean[1:], "o-", ms=2.5, color=color, label=labels.get(name, name))
+    for ax, k in zip(axes, k_shots):
+        ax.set(xscale="log", yscale="log", xlabel="meta-iterations", title=f"{k}-shot validation MSE")
+    axes[-1].set(xscale="log", yscale="log", xlabel="training seconds (1 torch thread)",
+                 title=f"{k_shots[0]}-shot, against time")
+    for ax in axes:
+        plain_log_axis(ax.yaxis, (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
+    axes[0].set_ylabel("query MSE after 10 iterations")
+    axes[0].legend(fontsize=8)
+    return axes
+
+
+def final_point(record):
+    """The last learning-curve point of a study record."""
+    return record["curve"]["points"][-1]
+
+
+def experiment_table(study, k_shots=(5, 10, 20)):
+    """Markdown: each experiment's validation MSE at the end of training (mean ± 95% CI, per K), the
+    best 5-shot point on its curve, how its training solves ended (delta, delta' met), theta's
+    sharpness at the end, and ms per meta-iteration (wall clock on a shared machine)."""
+    head = ("| experiment | iterations | " + " | ".join(f"{k}-shot" for k in k_shots)
+            + " | best 5-shot (at) | delta met | delta' met | sharpness | ms/it |")
+    lines = [head, "|---" * (len(k_shots) + 8) + "|"]
+    for name, r in records(study).items():
+        if r["status"] != "ok":
+            lines.append(f"| {name} | {r['status']} |" + " |" * (len(k_shots) + 6))
+            continue
+        last = final_point(r)
+        cells = [f"{last[f'K={k}']['mean']:.3f} ± {last[f'K={k}']['ci']:.3f}" for k in k_shots]
+        best = min(r["curve"]["points"][1:], key=lambda p: p["K=5"]["mean"])
+        s = r.get("training_solves") or {}
+        met = f"{s['met_delta']:.1%}" if "met_delta" in s else "-"
+        met_prime = f"{s['met_delta_prime']:.1%}" if "met_delta_prime" in s else "-"
+        lines.append(f"| {name} | {last['iteration']:,} | " + " | ".join(cells)
+                     + f" | {best['K=5']['mean']:.3f} ({best['iteration']:,}) | {met} | {met_prime} "
+                     f"| {last['sharpness']:,.0f} | {r['ms_per_iteration']:.0f} |")
+    return "\n".join(lines)
+
+
+STUDY_COLORS = {"imaml": "#D55E00", "imaml CG to delta'": "#E69F00", "imaml K=5 in training": "#CC79A7",
+                "imaml cosine decay": "#8B4513", "imaml lam 5": "#F0B27A", "imaml lam 50": "#7F3C00",
+                "imaml skip unsolved": "#B03A2E", "imaml outer lr 3e-4": "#DC7633", "maml": "#0072B2",
+                "maml tuned": "#6FA8DC", "fomaml": "#009E73"}
+
+
+def plot_experiments(study, names=None, axes=None):
+    """The experiments' 5-shot validation curves (left), 10-shot (middle) and theta's sharpness
+    (right), against meta-iterations."""
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import plain_log_axis
+
+    recs = records(study)
+    names = [n for n in (names or recs) if n in recs and recs[n]["status"] == "ok"]
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for name in names:
+        points = recs[name]["curve"]["points"][1:]
+        it = [p["iteration"] for p in points]
+        style = "--" if not name.startswith("imaml") else "-"
+        for ax, key in zip(axes[:2], ("K=5", "K=10")):
+            ax.plot(it, [p[key]["mean"] for p in points], style, marker="o", ms=2.5,
+                    color=STUDY_COLORS.get(name), label=name)
+        axes[2].plot(it, [p["sharpness"] for p in points], style, marker="o", ms=2.5,
+                     color=STUDY_COLORS.get(name))
+    for ax, title in zip(axes, ("5-shot validation MSE", "10-shot validation MSE",
+                                "sharpness: largest eigenvalue of H at theta")):
+        ax.set(xlabel="meta-iterations", title=title, yscale="log")
+    for ax in axes[:2]:
+        plain_log_axis(ax.yaxis, (0.05, 0.1, 0.2, 0.5, 1, 2))
+    axes[0].set_ylabel("query MSE after 10 iterations")
+    axes[0].legend(fontsize=7, ncol=2)
+    return axes
