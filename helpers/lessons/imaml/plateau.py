@@ -29,7 +29,7 @@ import torch
 
 from helpers.inner import Adaptation
 from helpers.models import MLP, SoftplusMLP, hvp_operator, per_task
-from helpers.pretrain import IMAML_BETA, MAML, MAML_TUNED, META
+from helpers.pretrain import IMAML_BETA, IMAML_CG5, MAML, MAML_TUNED, META
 from helpers.pretrained import WEIGHTS
 from helpers.tasks import SinusoidTasks
 from helpers.training import InnerSolveMonitor, LearningCurve, meta_train
@@ -41,8 +41,7 @@ EVERY = 1000
 VAL_TASKS = 500
 SHARPNESS_TASKS, SHARPNESS_SEED, POWER_STEPS = 25, 31_415, 30
 DELTA_PRIME = 1e-3  # the meta-gradient CG's relative residual that the accurate runs ask for
-BASELINE = {"lam": 20.0, "solver": "hessian_free", "inner_steps": 8, "solver_cg_steps": 10, "delta": 1e-3,
-            "cg_steps": 5}
+BASELINE = IMAML_CG5
 TAIL = 500
 
 # name -> (method, changes to the baseline). iMAML's baseline is the shipped configuration.
