@@ -6,12 +6,13 @@ Course figures: the evaluation recorded by `python -m helpers.lessons.pretrain` 
 
     python -m helpers.report                    # the table (as in the README)
     python -m helpers.report --seeds 1 2 3 4 5  # each shipped model on 2,000 fresh tasks per seed
+    python -m helpers.report --pairs            # paired comparisons (PAIRS) into shipped_pairs.json
 """
 
 import argparse
 
 from .evaluation import evaluate
-from .pretrained import adapter, available, load_pretrained, pretrained_record
+from .pretrained import WEIGHTS, adapter, available, load_pretrained, pretrained_record
 
 PAPER = {"maml": (0.67, 0.38, 0.35), "transfer": (2.41, 2.23, 2.19)}
 STEPS = ("1", "5", "10")
@@ -87,6 +88,43 @@ def protocols_table(steps="10"):
     return "\n".join(lines)
 
 
+PAIRS_PATH = WEIGHTS / "shipped_pairs.json"
+# (a, b, K): paired comparisons of shipped models on the same held-out tasks, a - b (below 0: a is lower)
+PAIRS = (("imaml", "imaml_cg5", 5), ("imaml", "maml", 5), ("imaml", "maml_tuned", 5),
+         ("imaml_k5", "maml_k5", 5), ("imaml_k5", "maml_tuned_k5", 5), ("imaml_k5", "imaml", 5),
+         ("maml_k5", "maml", 5), ("imaml", "maml", 10), ("imaml", "maml_tuned", 10), ("imaml", "maml", 20),
+         ("imaml", "maml_tuned", 20))
+
+
+def shipped_pairs(pairs=PAIRS, n_tasks=1000, steps=10):
+    """[{a, b, k_shot, mean, ci, wins_a, wins_b, n, excluded}]: query MSE after `steps` iterations of each
+    model's own rule (helpers.adapter) on the records' held-out tasks (EVAL_SEED), paired per task."""
+    from .evaluation import adaptation_errors, paired
+    from .pretrain import EVAL_SEED
+    from .tasks import SinusoidTasks
+
+    errors, out = {}, []
+    for a, b, k in pairs:
+        batch = SinusoidTasks().sample(n_tasks, k, 100, EVAL_SEED)
+        for name in (a, b):
+            if (name, k) not in errors:
+                model, params = load_pretrained(name)
+                errors[name, k] = adaptation_errors(model, params, batch, steps, rule=adapter(name).rule)[-1]
+        out.append({"a": a, "b": b, "k_shot": k, **paired(errors[a, k], errors[b, k]).__dict__})
+    return out
+
+
+def load_pairs(path=PAIRS_PATH):
+    """The paired comparisons written by `python -m helpers.report --pairs`: {(a, b, K): Paired}."""
+    import json
+
+    from .evaluation import Paired
+
+    rows = json.loads(path.read_text())["pairs"]
+    keys = ("a", "b", "k_shot")
+    return {tuple(r[k] for k in keys): Paired(**{k: v for k, v in r.items() if k not in keys}) for r in rows}
+
+
 def inner_solves_note(name="imaml"):
     """One sentence for the README: how the model's training solves ended (delta and delta'; its record)."""
     s = pretrained_record(name)["training_inner_solves"]
@@ -154,8 +192,17 @@ if __name__ == "__main__":
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", help="evaluate again on fresh tasks from these seeds")
     parser.add_argument("--tasks", type=int, default=2000, help="tasks per seed (with --seeds)")
+    parser.add_argument("--pairs", action="store_true",
+                        help=f"paired comparisons of the shipped models, written to {PAIRS_PATH.name}")
     args = parser.parse_args()
-    if args.seeds:
+    if args.pairs:
+        import json
+
+        rows = shipped_pairs()
+        PAIRS_PATH.write_text(json.dumps({"n_tasks": 1000, "steps": 10, "pairs": rows}, indent=1) + "\n")
+        for r in rows:
+            print(f"{r['a']} - {r['b']} (K = {r['k_shot']}): {r['mean']:+.3f} ± {r['ci']:.3f}")
+    elif args.seeds:
         results = other_seeds(args.seeds, args.tasks)
         print(seeds_markdown(results), divergence_note(results), sep="\n\n")
     else:
