@@ -288,9 +288,10 @@ def test_study_runs_end_to_end_on_a_tiny_configuration():
 # ------------------------------------------------------------------ the shipped study and its conclusion
 
 def test_study_uses_the_shipped_imaml_recipe():
-    """lambda, the outer loop and the network are the shipped iMAML's; only the inner solver (GD or
-    SGD of step alpha, which the shipped Newton-CG solver does not have) differs."""
-    record = pretrained_record("imaml")
+    """lambda, the outer loop and the network are those of its iMAML (imaml_cg5, the tuning study's
+    configuration); only the inner solver (GD or SGD of step alpha, which the Newton-CG solver does
+    not have) differs."""
+    record = pretrained_record(stochastic.CONFIG["inner"]["model"])
     recipe = record["config"]
     cfg = stochastic.CONFIG
     assert cfg["lam"] == recipe["lam"]
@@ -298,8 +299,8 @@ def test_study_uses_the_shipped_imaml_recipe():
         assert cfg["meta"][key] == recipe[key], key
     assert (cfg["k_shot"], cfg["k_query"]) == (recipe["k_shot"], recipe["k_query"])
     assert cfg["meta"]["cg_steps"] == recipe["cg_steps"]
-    assert cfg["inner"]["model"] == "imaml" and cfg["eval"]["rule"] == "imaml"
-    shipped, _ = load_pretrained("imaml")
+    assert cfg["inner"]["model"] == cfg["eval"]["rule"] == "imaml_cg5"
+    shipped, _ = load_pretrained("imaml_cg5")
     assert isinstance(shipped, SoftplusMLP)  # the study meta-trains this network from scratch
     assert stochastic.eval_rule(cfg) == Adaptation(**record["evaluation"]["rule"])
     assert cfg["meta"]["inner_lr"] >= cfg["inner"]["lr"]  # from scratch: a flatter start (see CONFIG)
@@ -308,14 +309,14 @@ def test_study_uses_the_shipped_imaml_recipe():
     assert study["config"] == cfg  # the shipped study was run with this configuration
     # ... at the shipped iMAML weights: retrained weights need the study again
     # (`python -m helpers.lessons.beyond.sgd_study`)
-    assert study["theta_sha256"] == pretrained_record("imaml")["sha256"]
+    assert study["theta_sha256"] == pretrained_record(cfg["inner"]["model"])["sha256"]
 
 
 @pytest.mark.numerics
 def test_study_step_is_stable_for_gd_at_the_shipped_theta():
     """CONFIG's alpha (the shipped iMAML has no step) is below 2 / (lam + lambda_max(H_i)), GD's
-    stability limit on G_i, for nearly every task at the shipped theta, and not far below it."""
-    model, theta = load_pretrained("imaml")
+    stability limit on G_i, for nearly every task at the study's theta, and not far below it."""
+    model, theta = load_pretrained(stochastic.CONFIG["inner"]["model"])
     theta = {k: v.double() for k, v in theta.items()}
     cfg = stochastic.CONFIG
     batch = SinusoidTasks().sample(20, cfg["k_shot"], 1, 11, F64)

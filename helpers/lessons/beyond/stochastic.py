@@ -191,7 +191,10 @@ CONFIG = {
     # 0.02 to 0.13 over 40 tasks) and well above the reference's own accuracy: 0.03, 0.01 and the
     # headline 0.003 (a test checks both bounds on the shipped study).
     # checkpoints: 16 steps, the meta-training budget below, then the end of the run.
-    "inner": {"model": "imaml", "n_tasks": 5, "lr": 3e-4, "steps": 3000, "batch_sizes": [10, 5, 2, 1],
+    # model: imaml_cg5, the iMAML of the tuning study's configuration (the one shipped before the
+    # plateau study: same network, lam and inner solver as the shipped iMAML, whose theta is sharper
+    # still, lambda_max ~7,400, too sharp for any useful fixed step; helpers.lessons.explanation)
+    "inner": {"model": "imaml_cg5", "n_tasks": 5, "lr": 3e-4, "steps": 3000, "batch_sizes": [10, 5, 2, 1],
               "checkpoints": [16, 3000], "deltas": [0.03, 0.01, 0.003], "delta": 0.003,
               "timing_tasks": 25, "timing_steps": 50, "timing_rounds": 7},
     # phi* twice: Newton-CG (hessian_free_solve, to ||grad G_i|| <= tol) and the course's
@@ -204,9 +207,10 @@ CONFIG = {
     # 0.008 (2 / (lam + lambda_max) above it at initialisation; the safeguard halves it later).
     "meta": {"iterations": 400, "batch_sizes": [10, 5, 2], "meta_batch": 25, "outer_lr": 1e-3,
              "inner_lr": 0.008, "inner_steps": 16, "cg_steps": 5},
-    # adaptation at test time with the shipped iMAML's own rule (helpers.pretrained.adapter("imaml"):
+    # adaptation at test time with that iMAML's own rule (helpers.pretrained.adapter("imaml_cg5"):
     # Newton-CG on the proximal objective), the same for every arm
-    "eval": {"n_tasks": 500, "k_shot": 10, "k_query": 100, "steps": 10, "rule": "imaml", "seed": EVAL_SEED},
+    "eval": {"n_tasks": 500, "k_shot": 10, "k_query": 100, "steps": 10, "rule": "imaml_cg5",
+             "seed": EVAL_SEED},
 }
 
 QUICK = {"seeds": [0, 1], "inner": {"n_tasks": 2, "steps": 30, "checkpoints": [16, 30], "timing_tasks": 5,
