@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test doctor bench pretrain tuning sgd-study clean-notebooks clean
+.PHONY: lab test doctor bench pretrain tuning plateau sgd-study clean-notebooks clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv --clear $(VENV)
@@ -44,6 +44,10 @@ pretrain: $(STAMP)
 # iMAML's tuning study (notebook 05, section 6): stage 1 as the course ran it, resumable
 tuning: $(STAMP)
 	$(BIN)/python -m helpers.lessons.imaml.tuning_study --stages 1
+
+# Why iMAML's 5-shot error lagged (notebook 06, section 4): controlled experiments, resumable
+plateau: $(STAMP)
+	$(BIN)/python -m helpers.lessons.imaml.plateau_study
 
 sgd-study: $(STAMP)
 	$(BIN)/python -m helpers.lessons.beyond.sgd_study
