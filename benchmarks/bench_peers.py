@@ -30,7 +30,7 @@ from torch import nn
 
 from helpers.imaml import imaml_grad
 from helpers.maml import maml_grad
-from helpers.models import MLP
+from helpers.models import MLP, AutogradProducts
 from helpers.profiling import saved_tensor_peak
 from helpers.tasks import SinusoidTasks
 
@@ -336,8 +336,10 @@ def bench_memory(model, params, batch, inner_steps=(5, 25, 100), inner_lr=INNER_
     rows = []
     for k in inner_steps:
         _, maml_bytes = saved_tensor_peak(maml_grad, model, params, batch, k, inner_lr)
+        # iMAML's products by double backprop, as the peers compute them (helpers' hand-written
+        # product holds no autograd graph at all)
         _, imaml_bytes = saved_tensor_peak(
-            imaml_grad, model, params, batch, lam=lam, inner_lr=inner_lr, inner_steps=k,
+            imaml_grad, AutogradProducts(model), params, batch, lam=lam, inner_lr=inner_lr, inner_steps=k,
             delta=0.0, cg_steps=cg_steps)
         rows.append({"inner_steps": k, "maml_bytes": maml_bytes, "imaml_bytes": imaml_bytes})
     return rows

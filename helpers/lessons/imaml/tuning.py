@@ -4,6 +4,7 @@
     python -m helpers.lessons.imaml.tuning_study --stages 1   # stage 1 only: what the course ran
     python -m helpers.lessons.imaml.tuning_study --workers 1  # one process
     python -m helpers.lessons.imaml.tuning_study --quick --out /tmp/study.json   # a smoke run
+    python -m helpers.lessons.imaml.tuning_study --pair 10 20   # two lams again, compared task by task
 
 Fair by construction. Every configuration trains from the same initialisation on the same task stream
 (seed STUDY_SEED) with the same meta-batch (25 tasks, K = 10), Adam 1e-3 and the same number of
@@ -245,6 +246,28 @@ def best_per_lam(records, fam, activation, iterations):
     return {lam: b[0] for lam, b in best.items() if b}
 
 
+def paired_rerun(study, lams, fam="imaml-hf", activation="softplus"):
+    """Train again the arm's best configuration at each of two lams (stage 1, the study's seed) and
+    compare their validation errors task by task: {"labels", "mean" (first minus second), "ci",
+    "wins_a", "wins_b", "n", "excluded", "reproduced": each rerun's mean against its record's}."""
+    from helpers.evaluation import paired
+
+    stage1 = study["settings"]["stage1"] if "settings" in study else STAGE1_ITERATIONS
+    best = best_per_lam(study["records"], fam, activation, stage1)
+    errors, labels, reproduced = [], [], []
+    for lam in lams:
+        record = best[lam]
+        config = record["config"]
+        model = network(config)
+        _, params, _ = meta_train(config["method"], model, iterations=config["iterations"], seed=STUDY_SEED,
+                                  progress=False, **META, **method_kwargs(config))
+        errors.append(adaptation_errors(model, params, validation_tasks(), VALIDATION["steps"],
+                                        rule=adaptation(config))[-1])
+        labels.append(record["label"])
+        reproduced.append([summarize(errors[-1]).mean, record["val"]["mean"]])
+    return {"labels": labels, **paired(*errors).__dict__, "reproduced": reproduced}
+
+
 def lam_table(study, fam="imaml-hf", activation="softplus"):
     """Markdown: the lam curve of one iMAML arm (default: the shipped one, Hessian-free on the softplus
     network), the best setting at each lam: validation MSE after 10 iterations (mean ± 95% CI, on the
@@ -309,9 +332,20 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2, help="processes, one torch thread each")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 configurations per family, 20 its")
     parser.add_argument("--stages", type=int, choices=(1, 2), default=2, help="1: stage 1 only")
+    parser.add_argument("--pair", type=float, nargs=2, metavar="LAM",
+                        help="only retrain the shipped arm's best configurations at two lams and compare "
+                             "them task by task (kept in the record's 'pairs')")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.pair:
+        torch.set_num_threads(1)
+        study = load_study(out)
+        result = paired_rerun(study, args.pair)
+        study["pairs"] = [p for p in study.get("pairs", []) if p["labels"] != result["labels"]] + [result]
+        out.write_text(json.dumps(study, indent=1) + "\n")
+        print(result)
+        return
     stage1, stage2 = (20, 40) if args.quick else (STAGE1_ITERATIONS, STAGE2_ITERATIONS)
     grids = {fam: grid[:2] for fam, grid in GRIDS.items()} if args.quick else GRIDS
     # the slowest family first, so that the two workers finish together

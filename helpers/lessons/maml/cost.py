@@ -20,7 +20,7 @@ import numpy as np
 from helpers.checks import check_int
 from helpers.imaml import imaml_grad
 from helpers.maml import maml_grad
-from helpers.models import MLP
+from helpers.models import MLP, AutogradProducts
 from helpers.plots import COLORS, LABELS
 from helpers.pretrain import IMAML
 from helpers.profiling import saved_tensor_peak
@@ -57,7 +57,12 @@ def meta_grad_call(method, inner_steps, **kwargs):
 
 
 def saved_bytes(method, inner_steps, model, params, batch, **kwargs):
-    """Peak bytes autograd holds for backprop during one meta-gradient (one run)."""
+    """Peak bytes autograd holds for backprop during one meta-gradient (one run). iMAML's
+    Hessian-vector products are counted as double backprop computes them (AutogradProducts: one
+    gradient's graph, the paper's implementation); the course's hand-written product holds no graph
+    at all, only the activations of one forward pass."""
+    if method == "imaml":
+        model = AutogradProducts(model)
     _, peak = saved_tensor_peak(meta_grad_call(method, inner_steps, **kwargs), model, params, batch)
     return peak
 

@@ -38,7 +38,7 @@ from helpers.inner import inner_solve
 from helpers.lessons.maml.cost import growth_per_step, meta_grad_call
 from helpers.lessons.multitask import heads as multitask
 from helpers.lessons.toy.panels import SCRATCH_LR, fit_from_scratch
-from helpers.models import MLP, hvp_operator, mse, unflatten
+from helpers.models import MLP, AutogradProducts, hvp_operator, mse, unflatten
 from helpers.plots import COLORS, LABELS, plain_log_axis
 from helpers.pretrain import EVAL_SEED, MAML
 from helpers.pretrained import WEIGHTS, adapter, load_pretrained, pretrained_record
@@ -289,7 +289,8 @@ def memory_vs_inner_steps(shipped, steps_list=MEMORY_STEPS, methods=META_METHODS
     exactly k steps), on one meta-batch of the shipped size. For iMAML, what its meta-gradient
     backpropagates (Algorithm 2, steps 4-5 at phi*): its inner solve is not differentiated, and
     the tracker would count the Hessian-vector-product graphs of the Hessian-free solver's Newton
-    steps, which no backward pass uses, as held."""
+    steps, which no backward pass uses, as held. Its products are counted as double backprop computes
+    them (helpers.models.AutogradProducts): the course's hand-written product holds no graph."""
     methods = _check_methods(methods, META_METHODS)
     steps_list = list(steps_list)
     if not steps_list:
@@ -302,7 +303,7 @@ def memory_vs_inner_steps(shipped, steps_list=MEMORY_STEPS, methods=META_METHODS
             kwargs["delta"] = 0.0
         batch = _meta_batch(record, seed)
         if m == "imaml":  # the solve outside the measurement, then what backpropagates
-            out[m] = [saved_tensor_peak(_imaml_implicit_step, model, params, batch,
+            out[m] = [saved_tensor_peak(_imaml_implicit_step, AutogradProducts(model), params, batch,
                                         _imaml_solve(model, params, batch, k, **kwargs), **kwargs)[1]
                       for k in steps_list]
         else:
