@@ -149,3 +149,15 @@ def test_evaluate_uses_the_shipped_rule():
     batch = SinusoidTasks().sample(30, 5, 20, 4)
     errors = mse(model, adapter("imaml")(params, batch, 2), batch.x_te, batch.y_te).double()
     assert batch_summary[2].mean == pytest.approx(errors.mean().item(), rel=1e-4)
+
+
+def test_lam_tie_is_called_from_a_paired_comparison():
+    """The study's winner (lam 20) and lam 10, trained again and compared on the same validation tasks:
+    the record keeps the paired difference, and the text calls it what its interval allows."""
+    study = tuning.load_study()
+    pair = next(p for p in study["pairs"] if "lam=10 " in p["labels"][0] and "lam=20 " in p["labels"][1])
+    assert pair["n"] == tuning.VALIDATION["n_tasks"] and pair["wins_a"] + pair["wins_b"] <= pair["n"]
+    verdict = "a tie" if abs(pair["mean"]) <= pair["ci"] else "is lower"
+    assert verdict in tuning.pairs_text(study)
+    for again, recorded in pair["reproduced"]:  # the reruns reproduce the study's records
+        assert abs(again - recorded) <= 0.05 * recorded

@@ -268,6 +268,21 @@ def paired_rerun(study, lams, fam="imaml-hf", activation="softplus"):
     return {"labels": labels, **paired(*errors).__dict__, "reproduced": reproduced}
 
 
+def pairs_text(study):
+    """One line per paired rerun of the record (`--pair`): the difference of validation MSE task by
+    task, and the verdict its 95% interval allows (a tie when it contains 0)."""
+    lines = []
+    for p in study.get("pairs", []):
+        a, b = (label.split(" k=")[0] for label in p["labels"])
+        verdict = ("a tie" if abs(p["mean"]) <= p["ci"] else
+                   f"{a if p['mean'] < 0 else b} is lower")
+        again = ", ".join(f"{mean:.3f} against {recorded:.3f}" for mean, recorded in p["reproduced"])
+        lines.append(f"{a} minus {b}, trained again and compared task by task on the same {p['n']:,} "
+                     f"validation tasks: {p['mean']:+.4f} ± {p['ci']:.4f} (lower on {p['wins_a']:,}, higher "
+                     f"on {p['wins_b']:,}): {verdict}. The reruns reproduce the record's means: {again}")
+    return "\n".join(lines)
+
+
 def lam_table(study, fam="imaml-hf", activation="softplus"):
     """Markdown: the lam curve of one iMAML arm (default: the shipped one, Hessian-free on the softplus
     network), the best setting at each lam: validation MSE after 10 iterations (mean ± 95% CI, on the
