@@ -8,7 +8,7 @@ from statistics import NormalDist
 
 import pytest
 
-from helpers import SinusoidTasks, adapter, mse, pretrain, summarize
+from helpers import Adaptation, SinusoidTasks, adapter, mse, pretrain, summarize
 from helpers.pretrained import WEIGHTS, load_pretrained, pretrained_record
 from helpers.report import STEPS, divergence_note, maml_paper_table, other_seeds, ratio_to_paper
 
@@ -37,17 +37,20 @@ def test_recorded_evaluation_is_reproduced():
 def test_imaml_record_is_reproduced_through_its_adapter():
     """The shipped iMAML's 5-shot record, again through helpers.adapter("imaml") (the rule every
     notebook uses) on the record's 1,000 tasks. Newton-CG in float32: a rounding difference on another
-    CPU can flip a line-search decision on a task and move its error; rel = 1e-3 on the means over
-    1,000 tasks allows that and still catches another rule, lam or delta (> 1e-2)."""
+    CPU can flip a line-search decision on a task and move its error, far at the shipped theta, which
+    is sharp (largest Hessian eigenvalue ~7,400): measured 1.0e-2 relative with ATen's generic kernels
+    and MKL held to SSE4.2. rel = 2e-2 on the means over 1,000 tasks allows that and still catches
+    another lam (25 for 20 moves it 5e-2) or other weights; the rule itself is checked exactly."""
     model, params = load_pretrained("imaml")
     e = pretrain.EVAL
     batch = SinusoidTasks().sample(e["n_tasks"], 5, e["k_query"], pretrain.EVAL_SEED)
     adapt = adapter("imaml")
+    assert adapt.rule == Adaptation(**pretrained_record("imaml")["evaluation"]["rule"])
     record = pretrained_record("imaml")["evaluation"]["mse"]["K=5"]
     for steps, summary in record.items():
         errors = mse(model, adapt(params, batch, int(steps)), batch.x_te, batch.y_te).detach()
         again = summarize(errors)
-        assert again.mean == pytest.approx(summary["mean"], rel=1e-3), steps
+        assert again.mean == pytest.approx(summary["mean"], rel=2e-2), steps
         assert again.diverged == summary["diverged"]
 
 
