@@ -3,8 +3,9 @@
     .venv/bin/python -m benchmarks.bench_meta_iteration [--quick] [--out results.json]
 
 A meta-iteration is one meta-gradient on 25 tasks (K = 10 support, 10 query points, float32) plus
-one Adam step, at the shipped theta of each method (helpers.pretrained): MAML with 1 and with 5
-inner steps (ReLU network), first-order MAML, and iMAML (softplus network) three ways:
+one Adam step (benchmarks.bench_peers.ours_step), at the shipped theta of each method
+(helpers.pretrained): MAML with 1 and with 5 inner steps (ReLU network), first-order MAML, and iMAML
+(softplus network) three ways:
 
 - "iMAML (shipped)": the shipped configuration, helpers.pretrain.IMAML (CG preconditioned by the
   Gauss-Newton part of H, run to delta');
@@ -23,28 +24,12 @@ import platform
 
 import torch
 
-from benchmarks.bench_peers import time_steps
-from helpers.imaml import imaml_grad
+from benchmarks.bench_peers import ours_step, time_steps
 from helpers.lessons.imaml.plateau import BASELINE
-from helpers.maml import maml_grad
 from helpers.models import AutogradProducts
 from helpers.pretrain import IMAML, MAML, MAML_TUNED
 from helpers.pretrained import load_pretrained
 from helpers.tasks import SinusoidTasks
-
-
-def step(grad_fn, model, params, batch, **kwargs):
-    """One meta-iteration: the meta-gradient, then Adam on a copy of theta."""
-    theta = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
-    opt = torch.optim.Adam(theta.values(), lr=1e-3)
-
-    def run():
-        grad, _ = grad_fn(model, theta, batch, **kwargs)
-        for k, p in theta.items():
-            p.grad = grad[k]
-        opt.step()
-
-    return run
 
 
 def steps(batch):
@@ -54,13 +39,13 @@ def steps(batch):
     fomaml, fomaml_theta = load_pretrained("fomaml")
     imaml, imaml_theta = load_pretrained("imaml")
     return {
-        "MAML, 1 step": step(maml_grad, maml, maml_theta, batch, **MAML),
-        "MAML, 5 steps": step(maml_grad, tuned, tuned_theta, batch, **MAML_TUNED),
-        "first-order MAML": step(maml_grad, fomaml, fomaml_theta, batch, first_order=True, **MAML),
-        "iMAML (shipped)": step(imaml_grad, imaml, imaml_theta, batch, **IMAML),
-        "iMAML (tuning study)": step(imaml_grad, imaml, imaml_theta, batch, **BASELINE),
-        "iMAML (tuning study, autograd products)": step(imaml_grad, AutogradProducts(imaml), imaml_theta,
-                                                        batch, **BASELINE),
+        "MAML, 1 step": ours_step("maml", maml, maml_theta, batch, **MAML),
+        "MAML, 5 steps": ours_step("maml", tuned, tuned_theta, batch, **MAML_TUNED),
+        "first-order MAML": ours_step("maml", fomaml, fomaml_theta, batch, first_order=True, **MAML),
+        "iMAML (shipped)": ours_step("imaml", imaml, imaml_theta, batch, **IMAML),
+        "iMAML (tuning study)": ours_step("imaml", imaml, imaml_theta, batch, **BASELINE),
+        "iMAML (tuning study, autograd products)": ours_step("imaml", AutogradProducts(imaml), imaml_theta,
+                                                             batch, **BASELINE),
     }
 
 
