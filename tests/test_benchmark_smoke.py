@@ -136,3 +136,11 @@ def test_memory_verdict_flags_growth_and_flatness():
 def test_bad_cli_arguments_are_rejected():
     with pytest.raises(SystemExit):
         bench.parse_args(["--threads", "0"])
+
+
+def test_meta_iteration_benchmark_runs_and_writes_its_ratios(tmp_path, keep_threads):
+    out = tmp_path / "mi.json"
+    ms = importlib.import_module("benchmarks.bench_meta_iteration").main(["--quick", "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert set(res["ms_per_meta_iteration"]) == set(ms) >= {"MAML, 5 steps", "iMAML (shipped)"}
+    assert all(t > 0 for t in ms.values()) and res["ratio_to_maml5"]["MAML, 5 steps"] == 1.0
