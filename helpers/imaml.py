@@ -44,8 +44,8 @@ class IMAMLInfo:
     def cg_relative_residual(self):
         """delta' reached, per task: ||(I + H_i/lam) g_i - v_i|| / ||v_i|| (CG starts from g = 0; a
         task with v_i = 0 is solved exactly, 0)."""
-        first = self.cg_residuals[0]
-        return torch.where(first > 0, self.cg_residuals[-1] / first.clamp(min=torch.finfo(first.dtype).tiny), 0)
+        first, last = self.cg_residuals[0], self.cg_residuals[-1]
+        return torch.where(first > 0, last / first.clamp(min=torch.finfo(first.dtype).tiny), 0)
 
 
 def query_grad(model, phi, x, y):
