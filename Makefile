@@ -36,6 +36,7 @@ doctor: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_peers $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.bench_meta_iteration
+	$(BIN)/python -m benchmarks.bench_race
 	$(BIN)/python -m benchmarks.bench_panels
 
 pretrain: $(STAMP)

@@ -44,6 +44,13 @@ def _head_to_head():
     return takeaways.HeadToHeadPanel(_head_to_head_stats(), takeaways.N_TASKS, k_shot=5, steps=1)
 
 
+def _race():
+    """The race panel after the notebook's 5-second race: its callbacks redraw, they do not train."""
+    panel = takeaways.RacePanel()
+    panel.run(seconds=5)
+    return panel
+
+
 # name -> (notebook, build): each panel as its notebook constructs it
 PANELS = {
     "ScratchFitPanel": ("00", toy.ScratchFitPanel),
@@ -56,6 +63,7 @@ PANELS = {
     "ExplorerPanel": ("05", imaml.ExplorerPanel),
     "BayesPanel": ("07", beyond.BayesPanel),
     "HeadToHeadPanel": ("08", _head_to_head),
+    "RacePanel": ("08", _race),
     "ProximalAdaptationPanel": ("deck", takeaways.ProximalAdaptationPanel),
 }
 

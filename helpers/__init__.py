@@ -16,14 +16,7 @@ if "OMP_NUM_THREADS" not in _os.environ:
 
 from .cg import CGResult, conjugate_gradient
 from .evaluation import Paired, Summary, adaptation_errors, evaluate, mean_ci, paired, summarize
-from .imaml import (
-    IMAMLInfo,
-    exact_imaml_grad,
-    hvp_operator,
-    imaml_grad,
-    query_grad,
-    task_hessians,
-)
+from .imaml import IMAMLInfo, exact_imaml_grad, imaml_grad, query_grad, task_hessians
 from .inner import (
     Adaptation,
     ProximalSolution,
@@ -35,7 +28,17 @@ from .inner import (
     proximal_solve,
 )
 from .maml import MetaInfo, fomaml_grad, maml_grad
-from .models import MLP, SoftplusMLP, flatten, mse, per_task, relative_error, task_norm, unflatten
+from .models import (
+    MLP,
+    SoftplusMLP,
+    flatten,
+    hvp_operator,
+    mse,
+    per_task,
+    relative_error,
+    task_norm,
+    unflatten,
+)
 from .plots import COLORS, LABELS, style
 from .pretrained import adapter, load_pretrained, pretrained_record
 from .tasks import SinusoidTasks, TaskBatch, make_generator

@@ -16,9 +16,8 @@ import torch
 
 from .cg import conjugate_gradient
 from .checks import check_int, check_non_negative, check_positive
-from .inner import _as_batched, inner_solve, proximal_solve
-from .models import flatten, hvp_operator, loss_grad, mse, unflatten
-from .precondition import gauss_newton_preconditioner
+from .inner import _as_batched, curvature_products, inner_solve, proximal_solve
+from .models import flatten, loss_grad, mse, unflatten
 
 
 @dataclass
@@ -79,8 +78,7 @@ def imaml_grad(model, params, batch, lam, inner_lr=0.01, inner_steps=16, delta=1
     sol = inner_solve(model, params, batch.x_tr, batch.y_tr, lam, delta, solver, inner_lr, inner_steps,
                       solver_cg_steps, precondition=precondition)
     loss, v = query_grad(model, sol.phi, batch.x_te, batch.y_te)
-    hvp = hvp_operator(model, sol.phi, batch.x_tr, batch.y_tr, params)
-    M_inv = gauss_newton_preconditioner(model, sol.phi, batch.x_tr, lam, lam) if precondition else None
+    hvp, M_inv = curvature_products(model, sol.phi, batch.x_tr, batch.y_tr, params, precondition, lam, lam)
     tol = delta_prime * v.norm(dim=-1) if delta_prime else cg_tol
     cg = conjugate_gradient(lambda u: u + hvp(u) / lam, v, cg_steps, tol, M_inv)
     solved = sol.final_grad_norm <= delta

@@ -144,19 +144,38 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta, trace=None):
 
 
 def _flat_objective(model, phi, theta, like, x, y, lam):
-    """proximal_objective on flat per-task vectors phi, theta (T, P): (G (T,), grad G (T, P))."""
-    loss, grads = loss_grad(model, unflatten(phi, like), x, y)
-    diff = phi - theta
-    return loss + 0.5 * lam * torch.linalg.vecdot(diff, diff), torch.add(flatten(grads, 1), diff, alpha=lam)
-
-
-def _newton_step(model, phi, theta, like, x, y, lam, G, g, norm, mu, cg_steps, precondition):
-    """One damped Newton step on G_i for each of the given tasks (see hessian_free_solve), on flat
-    (T, P) phi, theta and g = grad G. Returns (phi, G, g, accepted, mu, gradient evaluations)."""
+    """proximal_objective on flat per-task vectors phi, theta (T, P): (G (T,), grad G (T, P), lin),
+    lin the model's Linearization at phi (helpers.models.MLP.linearize; None for another model)."""
     phi_dict = unflatten(phi, like)
-    hvp = hvp_operator(model, phi_dict, x, y, like)
+    if hasattr(model, "linearize"):
+        lin = model.linearize(phi_dict, x, y)
+        loss, grads = lin.loss, lin.grads
+    else:
+        lin, (loss, grads) = None, loss_grad(model, phi_dict, x, y)
+    diff = phi - theta
+    return (loss + 0.5 * lam * torch.linalg.vecdot(diff, diff), torch.add(flatten(grads, 1), diff, alpha=lam),
+            lin)
+
+
+def curvature_products(model, phi, x, y, like, precondition=False, shift=1.0, scale=1.0, lin=None):
+    """(hvp, M_inv) at per-task phi: v -> H_i v (helpers.models.hvp_operator) and, if precondition,
+    the Gauss-Newton preconditioner with shift and scale (else None). A model with a Linearization
+    (helpers.models.MLP.linearize; `lin` if already at hand) gives both from one pass at phi."""
+    if lin is None and hasattr(model, "linearize"):
+        lin = model.linearize(phi, x, y)
+    hvp = hvp_operator(model, phi, x, y, like) if lin is None else lin.hvp_operator(like)
+    if not precondition:
+        return hvp, None
+    factors = None if lin is None else lin.jacobian_factors()
+    return hvp, gauss_newton_preconditioner(model, phi, x, shift, scale, factors)
+
+
+def _newton_step(model, phi, theta, like, x, y, lam, G, g, norm, mu, cg_steps, precondition, lin):
+    """One damped Newton step on G_i for each of the given tasks (see hessian_free_solve), on flat
+    (T, P) phi, theta and g = grad G, lin the Linearization at phi (or None). Returns (phi, G, g,
+    accepted, mu, gradient evaluations, the Linearization at the new phi or None)."""
+    hvp, M_inv = curvature_products(model, unflatten(phi, like), x, y, like, precondition, lam + mu, lin=lin)
     shift = (lam + mu).unsqueeze(-1)
-    M_inv = gauss_newton_preconditioner(model, phi_dict, x, lam + mu) if precondition else None
     # inexact Newton: CG to a relative residual of min(0.1, ||grad G||) keeps convergence
     # superlinear without solving each system to rounding error
     newton = conjugate_gradient(lambda u: hvp(u).addcmul_(shift, u), g, cg_steps, norm * norm.clamp(max=0.1),
@@ -172,7 +191,7 @@ def _newton_step(model, phi, theta, like, x, y, lam, G, g, norm, mu, cg_steps, p
     for _ in range(30):  # Armijo backtracking, per task (at rounding level, no decrease is asked)
         evals += ~ok
         trial = phi - t.unsqueeze(-1) * d
-        G_trial, g_trial = _flat_objective(model, trial, theta, like, x, y, lam)
+        G_trial, g_trial, lin_trial = _flat_objective(model, trial, theta, like, x, y, lam)
         ok = G_trial <= G - 1e-4 * t * slope + rounding
         if ok.all():
             break
@@ -180,8 +199,9 @@ def _newton_step(model, phi, theta, like, x, y, lam, G, g, norm, mu, cg_steps, p
     full = ok & (t == 1) & ~newton.non_positive_curvature
     mu = torch.where(full, mu / 4, torch.clamp(4 * mu, min=0.1 * lam))
     keep = ok.unsqueeze(-1)
+    # every task accepted: the last trial is the new phi of all, evaluated with its passes
     return (torch.where(keep, trial, phi), torch.where(ok, G_trial, G), torch.where(keep, g_trial, g), ok, mu,
-            evals)
+            evals, lin_trial if ok.all() else None)
 
 
 def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, phi=None, trace=None,
@@ -208,20 +228,23 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
     like = {k: v[0] for k, v in lifted.items()}
     theta = flatten(lifted, batch_dims=1).detach()
     phi = theta if phi is None else flatten(phi, batch_dims=1).detach()
-    G, g = _flat_objective(model, phi, theta, like, x, y, lam)
+    G, g, lin = _flat_objective(model, phi, theta, like, x, y, lam)
     _check_finite(G, "the inner objective", "check the inputs for NaN or inf", x=x, y=y, params=params)
     norms = [g.norm(dim=-1)]
     n_tasks = x.shape[0]
     steps = torch.zeros(n_tasks, dtype=torch.long)
     evals = torch.ones(n_tasks, dtype=torch.long)
     mu = torch.zeros(n_tasks, dtype=x.dtype)
+    i = torch.arange(n_tasks)  # the tasks lin is of
     for _ in range(max_steps):
-        i = (norms[-1] > delta).nonzero().squeeze(1)
-        if not len(i):
+        running = (norms[-1] > delta).nonzero().squeeze(1)
+        if not len(running):
             break
-        phi_i, G_i, g_i, ok, mu_i, evals_i = _newton_step(
+        lin = None if lin is None else lin.index(torch.searchsorted(i, running))
+        i = running
+        phi_i, G_i, g_i, ok, mu_i, evals_i, lin = _newton_step(
             model, phi[i], theta[i], like, x[i], y[i], lam, G[i], g[i], norms[-1][i], mu[i], cg_steps,
-            precondition)
+            precondition, lin)
         phi, g = phi.index_copy(0, i, phi_i), g.index_copy(0, i, g_i)
         G, mu = G.index_copy(0, i, G_i), mu.index_copy(0, i, mu_i)
         steps, evals = steps.index_add(0, i, ok.long()), evals.index_add(0, i, evals_i)

@@ -65,81 +65,50 @@ class MLP:
         differentiable expression: MAML differentiates through it with one ordinary backward
         pass, and iMAML's Hessian-vector products are forward-mode derivatives of it.
         """
+        loss, grads, _ = self._backprop(params, x, y)
+        return loss, grads
+
+    def _backprop(self, params, x, y):
+        """(loss, grads, passes): loss_grad, and the passes it ran, passes = (hs, slopes, backs, ds):
+        activations h_l, sigma'(z_l), d loss / d h_l and d loss / d z_l (index l = layer)."""
+        n_layers = len(self.sizes) - 1
         hs = self._forward(params, x)
         r = hs[-1] - y
         loss = r.pow(2).mean(dim=(-2, -1))
-        d = 2 * r / r.shape[-2]  # d loss_i / d output
+        slopes, backs, ds = [None] * n_layers, [None] * n_layers, [None] * (n_layers + 1)
+        ds[n_layers] = 2 * r / r.shape[-2]  # d loss_i / d output
         grads = {}
-        for layer in reversed(range(len(self.sizes) - 1)):
-            h_in = hs[layer]
-            grads[f"w{layer}"] = d.transpose(-1, -2) @ h_in
-            grads[f"b{layer}"] = d.sum(-2)
+        for layer in reversed(range(n_layers)):
+            grads[f"w{layer}"] = ds[layer + 1].transpose(-1, -2) @ hs[layer]
+            grads[f"b{layer}"] = ds[layer + 1].sum(-2)
             if layer:
-                d = (d @ params[f"w{layer}"]) * self.activation_slope(h_in)
-        return loss, {k: grads[k] for k in params}
+                slopes[layer] = self.activation_slope(hs[layer])
+                backs[layer] = ds[layer + 1] @ params[f"w{layer}"]
+                ds[layer] = backs[layer] * slopes[layer]
+        return loss, {k: grads[k] for k in params}, (hs, slopes, backs, ds)
+
+    def linearize(self, params, x, y):
+        """loss_grad at per-task params (no graph) with its passes kept: a Linearization, from
+        which Hessian-vector products and the output Jacobian come without another pass."""
+        params = {k: v.detach() for k, v in params.items()}
+        with torch.no_grad():
+            loss, grads, passes = self._backprop(params, x, y)
+        return Linearization(self, params, loss, grads, *passes)
 
     def hvp_operator(self, params, x, y, like):
         """v -> H_i v for every task at once (flat (T, P) -> (T, P)), H_i the Hessian of the MSE at
-        per-task params (task axis first): Pearlmutter's R-operator applied to loss_grad's batched
-        backprop, written out as batched matrix products (no autograd graph). The forward and
-        backward passes at params run once; each product then costs about one gradient evaluation."""
-        params = {k: v.detach() for k, v in params.items()}
-        n_layers = len(self.sizes) - 1
-        ws = [params[f"w{layer}"] for layer in range(n_layers)]
-        wts = [w.mT for w in ws]
-        hs = self._forward(params, x)
-        slopes = [None] + [self.activation_slope(h) for h in hs[1:-1]]  # sigma'(z_l), l = 1..L-1
-        ds = [None] * (n_layers + 1)  # ds[l] = d loss / d z_l, as in loss_grad
-        ds[n_layers] = 2 * (hs[-1] - y) / y.shape[-2]
-        second = [None] * n_layers  # (d loss / d h_l) sigma''(z_l): the activation's own curvature
-        for layer in reversed(range(1, n_layers)):
-            back = ds[layer + 1] @ ws[layer]
-            ds[layer] = back * slopes[layer]
-            curvature = self.activation_curvature(hs[layer], slopes[layer])
-            second[layer] = None if curvature is None else back * curvature
-        dts = [None] + [d.mT for d in ds[1:]]
-        scale = 2 / y.shape[-2]
-
-        def hvp(v):
-            V = unflatten(v, like)
-            rz, rh = [None], [None]  # directional derivatives R(z_l), R(h_l) along v
-            for layer in range(n_layers):
-                r = torch.baddbmm(V[f"b{layer}"].unsqueeze(-2), hs[layer], V[f"w{layer}"].mT)
-                if layer:
-                    r = torch.baddbmm(r, rh[layer], wts[layer])
-                rz.append(r)
-                rh.append(slopes[layer + 1] * r if layer < n_layers - 1 else None)
-            rd = scale * rz[-1]  # R(ds[L])
-            out = []
-            for layer in reversed(range(n_layers)):
-                rw = torch.bmm(rd.mT, hs[layer])
-                out += [rd.sum(-2), rw]
-                if layer:
-                    rw.baddbmm_(dts[layer + 1], rh[layer])
-                    rd = torch.baddbmm(torch.bmm(rd, ws[layer]), ds[layer + 1], V[f"w{layer}"])
-                    rd.mul_(slopes[layer])
-                    if second[layer] is not None:
-                        rd.addcmul_(second[layer], rz[layer])
-            return torch.cat([t.flatten(1) for t in reversed(out)], -1)  # w0, b0, w1, ... as flatten
-
-        return hvp
+        per-task params (task axis first): Linearization.hvp_operator."""
+        return self.linearize(params, x, y).hvp_operator(like)
 
     def jacobian_factors(self, params, x):
         """The output Jacobian d f(params_i, x_n) / d params_i in factored form (a scalar output per
         point): [(delta_l, h_l) for each layer l], delta_l = d f_n / d z_{l+1} (T, N, out) and h_l the
         layer's input (T, N, in); the rows of layer l are vec(delta_n h_n^T) (weights) and delta_n
         (bias). By the batched backprop of loss_grad with one backward row per point."""
-        if self.sizes[-1] != 1:
-            raise ValueError(f"the output Jacobian needs one output per point, got sizes {self.sizes}")
         params = {k: v.detach() for k, v in params.items()}
         hs = self._forward(params, x)
-        delta = torch.ones_like(hs[-1])  # d f_n / d z_L
-        factors = []
-        for layer in reversed(range(len(self.sizes) - 1)):
-            factors.append((delta, hs[layer]))
-            if layer:
-                delta = (delta @ params[f"w{layer}"]) * self.activation_slope(hs[layer])
-        return factors[::-1]
+        slopes = [None] + [self.activation_slope(h) for h in hs[1:-1]]
+        return _jacobian_factors(self, params, hs, slopes)
 
     def config(self):
         """Constructor arguments (saved with shipped weights)."""
@@ -180,6 +149,79 @@ class SoftplusMLP(MLP):
 
     def __repr__(self):
         return f"SoftplusMLP(sizes={self.sizes}, beta={self.beta})"
+
+
+class Linearization:
+    """MLP.loss_grad at per-task params with its forward and backward passes kept (MLP.linearize):
+    loss (T,) and grads, then Hessian-vector products and the output Jacobian's factors at the
+    same point without another pass. index(i) keeps the tasks i (a solver's tasks still running)."""
+
+    def __init__(self, model, params, loss, grads, hs, slopes, backs, ds):
+        self.model, self.params, self.loss, self.grads = model, params, loss, grads
+        self.hs, self.slopes, self.backs, self.ds = hs, slopes, backs, ds
+
+    def index(self, i):
+        def pick(ts):
+            return [None if t is None else t[i] for t in ts]
+        return Linearization(self.model, {k: v[i] for k, v in self.params.items()}, self.loss[i],
+                             {k: v[i] for k, v in self.grads.items()}, pick(self.hs), pick(self.slopes),
+                             pick(self.backs), pick(self.ds))
+
+    def jacobian_factors(self):
+        """As MLP.jacobian_factors at these params and inputs."""
+        return _jacobian_factors(self.model, self.params, self.hs, self.slopes)
+
+    def hvp_operator(self, like):
+        """v -> H_i v for every task at once (flat (T, P) -> (T, P)): Pearlmutter's R-operator
+        applied to loss_grad's batched backprop, written out as batched matrix products (no autograd
+        graph); each product costs about one gradient evaluation."""
+        hs, slopes, ds = self.hs, self.slopes, self.ds
+        n_layers = len(hs) - 1
+        ws = [self.params[f"w{layer}"] for layer in range(n_layers)]
+        wts = [w.mT for w in ws]
+        second = [None] * n_layers  # (d loss / d h_l) sigma''(z_l): the activation's own curvature
+        for layer in range(1, n_layers):
+            curvature = self.model.activation_curvature(hs[layer], slopes[layer])
+            second[layer] = None if curvature is None else self.backs[layer] * curvature
+        dts = [None] + [d.mT for d in ds[1:]]
+        scale = 2 / hs[0].shape[-2]
+
+        def hvp(v):
+            V = unflatten(v, like)
+            rz, rh = [None], [None]  # directional derivatives R(z_l), R(h_l) along v
+            for layer in range(n_layers):
+                r = torch.baddbmm(V[f"b{layer}"].unsqueeze(-2), hs[layer], V[f"w{layer}"].mT)
+                if layer:
+                    r = torch.baddbmm(r, rh[layer], wts[layer])
+                rz.append(r)
+                rh.append(slopes[layer + 1] * r if layer < n_layers - 1 else None)
+            rd = scale * rz[-1]  # R(ds[L])
+            out = []
+            for layer in reversed(range(n_layers)):
+                rw = torch.bmm(rd.mT, hs[layer])
+                out += [rd.sum(-2), rw]
+                if layer:
+                    rw.baddbmm_(dts[layer + 1], rh[layer])
+                    rd = torch.baddbmm(torch.bmm(rd, ws[layer]), ds[layer + 1], V[f"w{layer}"])
+                    rd.mul_(slopes[layer])
+                    if second[layer] is not None:
+                        rd.addcmul_(second[layer], rz[layer])
+            return torch.cat([t.flatten(1) for t in reversed(out)], -1)  # w0, b0, w1, ... as flatten
+
+        return hvp
+
+
+def _jacobian_factors(model, params, hs, slopes):
+    """MLP.jacobian_factors from a forward pass: activations hs and slopes sigma'(z_l)."""
+    if model.sizes[-1] != 1:
+        raise ValueError(f"the output Jacobian needs one output per point, got sizes {model.sizes}")
+    delta = torch.ones_like(hs[-1])  # d f_n / d z_L
+    factors = []
+    for layer in reversed(range(len(hs) - 1)):
+        factors.append((delta, hs[layer]))
+        if layer:
+            delta = (delta @ params[f"w{layer}"]) * slopes[layer]
+    return factors[::-1]
 
 
 def loss_grad(model, params, x, y, create_graph=False):

@@ -28,14 +28,16 @@ def _jacobian(factors):
                       for t in ((delta.unsqueeze(-1) * h.unsqueeze(-2)).flatten(-2), delta)], -1)
 
 
-def gauss_newton_preconditioner(model, phi, x, shift, scale=1.0):
+def gauss_newton_preconditioner(model, phi, x, shift, scale=1.0, factors=None):
     """r -> scale * (shift I + (2/N) J_i^T J_i)^-1 r for every task (r: (T, P)), J_i the output
     Jacobian of `model` at phi_i on the support inputs x (T, N, 1); shift: a number or one per task
-    (> 0). For the meta-gradient's I + H/lam use shift = scale = lam."""
+    (> 0). For the meta-gradient's I + H/lam use shift = scale = lam. factors: the model's
+    jacobian_factors at phi, if already at hand (a helpers.models.Linearization's)."""
     if not hasattr(model, "jacobian_factors"):
         raise ValueError("the Gauss-Newton preconditioner needs a model with jacobian_factors "
                          f"(helpers.models.MLP), got {type(model).__name__}: run with precondition=False")
-    factors = model.jacobian_factors(phi, x)
+    if factors is None:
+        factors = model.jacobian_factors(phi, x)
     J = _jacobian(factors)
     # J J^T from the factors: row n . row m = (delta_n . delta_m)(h_n . h_m + 1), summed over layers
     JJt = sum((delta @ delta.mT) * (h @ h.mT + 1) for delta, h in factors)

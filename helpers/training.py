@@ -112,6 +112,46 @@ def meta_gradient(method, model, params, batch, **kwargs):
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
+class MetaLearner:
+    """One meta-learner's training state, advanced one meta-iteration at a time by step() (Algorithm
+    1, steps 3-8): sample T tasks from its own generator, meta-gradient, Adam. meta_train runs it;
+    the race panel (helpers.lessons.takeaways.training_race) steps several in turn."""
+
+    def __init__(self, method, model, params, generator, *, meta_batch=25, k_shot=10, k_query=10,
+                 outer_lr=1e-3, schedule_iterations=None, tasks=SinusoidTasks(), dtype=torch.float32,
+                 **method_kwargs):
+        if not callable(method) and method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS} or a function, got {method!r}")
+        check_positive(meta_batch=meta_batch, outer_lr=outer_lr)
+        self.method, self.model, self.generator, self.method_kwargs = method, model, generator, method_kwargs
+        self.sample = (meta_batch, k_shot, k_query)
+        self.tasks, self.dtype = tasks, dtype
+        self.params = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+        self.opt = torch.optim.Adam(self.params.values(), lr=outer_lr)
+        self.schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, schedule_iterations)
+                         if schedule_iterations else None)
+        self.iteration = 0
+
+    def step(self):
+        """One meta-iteration; returns the meta-gradient's info. FloatingPointError if the
+        meta-loss is not finite (theta is then left as it was)."""
+        batch = self.tasks.sample(*self.sample, self.generator, self.dtype)
+        grad, info = meta_gradient(self.method, self.model, self.params, batch, **self.method_kwargs)
+        if not math.isfinite(info.loss):
+            raise FloatingPointError(f"meta-training diverged at iteration {self.iteration}: lower "
+                                     "outer_lr or the inner step size")
+        for k, p in self.params.items():
+            p.grad = grad[k]
+        self.opt.step()
+        if self.schedule is not None:
+            self.schedule.step()
+        self.iteration += 1
+        return info
+
+    def theta(self):
+        return {k: v.detach() for k, v in self.params.items()}
+
+
 def meta_train(method, model=None, params=None, *, iterations=1000, meta_batch=25, k_shot=10,
                k_query=10, outer_lr=1e-3, lr_decay=None, seed=0, tasks=SinusoidTasks(), dtype=torch.float32,
                progress=True, on_step=None, curve=None, **method_kwargs):
@@ -128,23 +168,21 @@ def meta_train(method, model=None, params=None, *, iterations=1000, meta_batch=2
     """
     if lr_decay not in (None, "cosine"):
         raise ValueError(f"lr_decay must be None or 'cosine', got {lr_decay!r}")
-    if not callable(method) and method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} or a function, got {method!r}")
-    check_positive(iterations=iterations, meta_batch=meta_batch, outer_lr=outer_lr)
+    check_positive(iterations=iterations)
     g = make_generator(seed)
     model = model or MLP()
     if params is None:
         params = model.init(g, dtype=dtype)
-    params = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
-    opt = torch.optim.Adam(params.values(), lr=outer_lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations) if lr_decay else None
+    learner = MetaLearner(method, model, params, g, meta_batch=meta_batch, k_shot=k_shot, k_query=k_query,
+                          outer_lr=outer_lr, schedule_iterations=iterations if lr_decay else None,
+                          tasks=tasks, dtype=dtype, **method_kwargs)
     history = History()
     paused = 0.0  # seconds spent in the learning curve's evaluations
 
     def checkpoint(done):
         nonlocal paused
         start = time.perf_counter()
-        curve(model, {k: v.detach() for k, v in params.items()}, done, start - t0 - paused)
+        curve(model, learner.theta(), done, start - t0 - paused)
         paused += time.perf_counter() - start
 
     t0 = time.perf_counter()
@@ -152,17 +190,7 @@ def meta_train(method, model=None, params=None, *, iterations=1000, meta_batch=2
         checkpoint(0)
     bar = trange(iterations, desc=getattr(method, "__name__", method), disable=not progress, mininterval=0.5)
     for it in bar:
-        batch = tasks.sample(meta_batch, k_shot, k_query, g, dtype)
-        grad, info = meta_gradient(method, model, params, batch, **method_kwargs)
-        if not torch.isfinite(torch.tensor(info.loss)):
-            raise FloatingPointError(
-                f"meta-training diverged at iteration {it}: lower outer_lr or the inner step size"
-            )
-        for k, p in params.items():
-            p.grad = grad[k]
-        opt.step()
-        if schedule is not None:
-            schedule.step()
+        info = learner.step()
         history.loss.append(info.loss)
         if on_step is not None:
             on_step(it, info)
@@ -171,4 +199,4 @@ def meta_train(method, model=None, params=None, *, iterations=1000, meta_batch=2
         if it % 100 == 0:
             bar.set_postfix(loss=f"{info.loss:.3f}")
     history.seconds = time.perf_counter() - t0 - paused
-    return model, {k: v.detach() for k, v in params.items()}, history
+    return model, learner.theta(), history

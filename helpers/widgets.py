@@ -69,16 +69,18 @@ class Panel:
             self.caption.value = f"<span class='panel-caption'>{html.escape(caption)}</span>"
             self.last_error = None
         except (ValueError, FloatingPointError) as err:
-            self.last_error = err
-            self.caption.value = (
-                f"<b style='color:{COLORS['imaml']}' class='panel-error'>"
-                f"&#9888; {html.escape(str(err))}</b>"
-            )
+            self.show_message(err)
         except Exception as err:
             self.last_error = err
             self.caption.value = f"<pre class='panel-error'>{html.escape(traceback.format_exc())}</pre>"
             if os.environ.get("HELPERS_STRICT_WIDGETS") == "1":
                 raise
+
+    def show_message(self, err):
+        """Bad input or a divergence (ValueError, FloatingPointError): its message above the figure."""
+        self.last_error = err
+        self.caption.value = (f"<b style='color:{COLORS['imaml']}' class='panel-error'>"
+                              f"&#9888; {html.escape(str(err))}</b>")
 
     def set(self, **values):
         """Set several controls, then redraw once (what a student does with the sliders)."""

@@ -144,3 +144,12 @@ def test_meta_iteration_benchmark_runs_and_writes_its_ratios(tmp_path, keep_thre
     res = json.loads(out.read_text())
     assert set(res["ms_per_meta_iteration"]) == set(ms) >= {"MAML, 5 steps", "iMAML (shipped)"}
     assert all(t > 0 for t in ms.values()) and res["ratio_to_maml5"]["MAML, 5 steps"] == 1.0
+
+
+def test_race_benchmark_reports_each_target(tmp_path, keep_threads):
+    out = tmp_path / "race.json"
+    results = importlib.import_module("benchmarks.bench_race").main(["--seconds", "3", "--out", str(out)])
+    assert json.loads(out.read_text()) == results and set(results) == {"maml", "imaml"}
+    for r in results.values():
+        assert r["meta_iterations"] > 0 and r["final_mse"] > 0
+        assert r["reached_at_s"] is None or 0 <= r["reached_at_s"] <= 3.5

@@ -115,3 +115,43 @@ def test_meta_gradient_at_the_shipped_theta_matches_the_dense_solve_within_delta
     exact, _ = exact_imaml_grad(model, theta, batch, IMAML["lam"], 0.01, 8, IMAML["delta"], phi=info.phi)
     bound = 2 * 1e-3 * info.cg_residuals[0].mean()  # cg_residuals[0] = ||v_i||
     assert (flatten(grad) - flatten(exact)).norm() <= bound
+
+
+class ProductsWithoutLinearization:
+    """`model` with its hand-written products but no Linearization: every product is set up from a
+    fresh pass, as before the solver reused the line search's passes."""
+
+    def __init__(self, model):
+        self.model = model
+        self.hvp_operator, self.jacobian_factors = model.hvp_operator, model.jacobian_factors
+
+    def __call__(self, params, x):
+        return self.model(params, x)
+
+    def loss_grad(self, params, x, y):
+        return self.model.loss_grad(params, x, y)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+def test_a_linearization_kept_for_a_subset_of_tasks_gives_that_subset_s_products(model):
+    theta, phi, batch = perturbed(model, 5, F64)
+    keep = torch.tensor([0, 2, 3])
+    sub = {k: v[keep] for k, v in phi.items()}
+    lin = model.linearize(phi, batch.x_tr, batch.y_tr).index(keep)
+    loss, grads = model.loss_grad(sub, batch.x_tr[keep], batch.y_tr[keep])
+    v = torch.randn(3, model.n_params(), dtype=F64, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(lin.loss, loss, rtol=0, atol=0)
+    torch.testing.assert_close(lin.hvp_operator(theta)(v),
+                               hvp_operator(model, sub, batch.x_tr[keep], batch.y_tr[keep], theta)(v))
+    for (d, h), (d_ref, h_ref) in zip(lin.jacobian_factors(), model.jacobian_factors(sub, batch.x_tr[keep]),
+                                      strict=True):
+        torch.testing.assert_close(d, d_ref), torch.testing.assert_close(h, h_ref)
+
+
+def test_reusing_the_line_search_passes_leaves_the_shipped_meta_gradient_unchanged():
+    model, theta = load_pretrained("imaml")
+    batch = SinusoidTasks().sample(25, 10, 10, 7)
+    fast, info = imaml_grad(model, theta, batch, **IMAML)
+    before, info_before = imaml_grad(ProductsWithoutLinearization(model), theta, batch, **IMAML)
+    assert torch.equal(info.inner_steps, info_before.inner_steps)
+    assert relative_error(flatten(fast), flatten(before)) < 1e-5  # float32 rounding of the same path

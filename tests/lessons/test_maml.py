@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from helpers import MLP, SinusoidTasks, maml_grad
-from helpers.imaml import hvp_operator, query_grad
+from helpers.imaml import query_grad
 from helpers.lessons.maml import exercises as ex
 from helpers.lessons.maml.cost import COST_METHODS, cost_vs_inner_steps, growth_per_step, measure
 from helpers.lessons.maml.panels import AdaptationPanel, MemoryPanel
-from helpers.models import loss_grad, per_task, unflatten
+from helpers.models import hvp_operator, loss_grad, per_task, unflatten
 
 MODEL = MLP()
 

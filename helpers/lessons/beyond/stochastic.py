@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from helpers.cg import conjugate_gradient
 from helpers.checks import check_non_negative, check_positive
 from helpers.evaluation import adaptation_errors, paired, summarize
-from helpers.imaml import exact_imaml_grad, hvp_operator, query_grad, task_hessians
+from helpers.imaml import exact_imaml_grad, query_grad, task_hessians
 from helpers.inner import (
     _as_batched,
     _check_finite,
@@ -45,7 +45,7 @@ from helpers.inner import (
     proximal_objective,
     proximal_solve,
 )
-from helpers.models import flatten, mse, task_norm, unflatten
+from helpers.models import flatten, hvp_operator, mse, task_norm, unflatten
 from helpers.pretrained import WEIGHTS
 from helpers.tasks import SinusoidTasks, make_generator
 from helpers.training import meta_train

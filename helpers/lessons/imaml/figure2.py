@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from helpers.checks import check_positive
-from helpers.imaml import hvp_operator, query_grad, task_hessians
+from helpers.imaml import query_grad, task_hessians
 from helpers.inner import hessian_free_solve
 from helpers.lessons.maml import cost
 from helpers.maml import maml_grad
-from helpers.models import flatten, relative_error
+from helpers.models import flatten, hvp_operator, relative_error
 from helpers.plots import COLORS
 
 from .spectrum import cg_path, extreme_eigenvalues

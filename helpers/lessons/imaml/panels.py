@@ -28,9 +28,9 @@ import torch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from helpers.cg import conjugate_gradient
-from helpers.imaml import hvp_operator, query_grad
+from helpers.imaml import query_grad
 from helpers.inner import hessian_free_solve
-from helpers.models import relative_error, unflatten
+from helpers.models import hvp_operator, relative_error, unflatten
 from helpers.plots import COLORS, LABELS
 from helpers.pretrained import load_pretrained, pretrained_record
 from helpers.tasks import SinusoidTasks
