@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,7 @@ import make_book  # noqa: E402  (book/make_book.py: what `make book` builds, and
 ARTIFACTS = ROOT / "artifacts"
 HANG_SECONDS = 60  # a slide or a redraw that takes longer than this has hung (times: artifacts/)
 LAB_NOTEBOOK = ROOT / "notebooks" / "00_toy_problem.ipynb"
+RACE_CELL = "from helpers.lessons.takeaways import RacePanel\nrace = RacePanel(budget=20)\nrace"
 TIMINGS = {}
 # Voila 0.5.13's reveal bundle calls MathJax 2's `MathJax.Hub` on every slide change, but the page
 # typesets with JupyterLab's MathJax 3: a harmless TypeError per navigation, not ours to fix.
@@ -198,6 +200,8 @@ def lab_url(browser, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(LAB_NOTEBOOK, work)
+    race = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(RACE_CELL)])
+    nbformat.write(race, work / "race.ipynb")
     # Settings a fresh user would click through: start the notebook's kernel without asking, and
     # no news pop-up (which would also try to reach the internet).
     for name, setting in {"notebook-extension/tracker": {"autoStartDefaultKernel": True},
@@ -229,17 +233,15 @@ def lab_url(browser, tmp_path):
             deck._stop(proc)
 
 
-def test_jupyterlab_renders_notebook_widgets_as_widgets(browser, lab_url):
-    url, token = lab_url
+def _open_and_run_all(browser, url, token, name):
+    """A page with notebook `name` open in JupyterLab, its cells started (not awaited: that promise
+    settles only when the last cell is done)."""
     page, _ = deck.offline_page(browser)
     page.set_default_timeout(60_000)
-    t0 = time.perf_counter()
-    page.goto(f"{url}lab/tree/{LAB_NOTEBOOK.name}?token={token}", timeout=60_000)
+    page.goto(f"{url}lab/tree/{name}?token={token}", timeout=60_000)
     page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook')",
                            timeout=60_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
-    # Once the notebook and its kernel are ready, start running every cell (not awaited: that
-    # promise settles only when the last cell is done).
     page.evaluate("""async () => {
       const nb = window.jupyterapp.shell.currentWidget;
       const ready = Promise.all([nb.context.ready, nb.sessionContext.ready]);
@@ -247,6 +249,13 @@ def test_jupyterlab_renders_notebook_widgets_as_widgets(browser, lab_url):
       await Promise.race([ready, late]);
       window.jupyterapp.commands.execute('notebook:run-all-cells');
     }""")
+    return page
+
+
+def test_jupyterlab_renders_notebook_widgets_as_widgets(browser, lab_url):
+    url, token = lab_url
+    t0 = time.perf_counter()
+    page = _open_and_run_all(browser, url, token, LAB_NOTEBOOK.name)
     # The first widget view to appear in an output area: a slider in a panel's controls.
     # (attached, not visible: JupyterLab skips painting cells scrolled out of view)
     try:
@@ -264,6 +273,35 @@ def test_jupyterlab_renders_notebook_widgets_as_widgets(browser, lab_url):
     assert not reprs, f"widgets shown as their text repr (an ipywidgets mismatch?): {reprs}"
     failed = [t[:200] for t in texts if "Error displaying widget" in t or "Failed to load" in t]
     assert not failed, f"widgets failed to render: {failed}"
+    page.close()
+
+
+def test_jupyterlab_race_panel_trains_live_redraws_and_stops(browser, lab_url):
+    """Notebook 08's race panel in JupyterLab: start, the figure redrawn while the race runs in the
+    background (the kernel answers the clicks), stop."""
+    url, token = lab_url
+    page = _open_and_run_all(browser, url, token, "race.ipynb")
+    start = page.locator(".jp-OutputArea-output button", has_text="start")
+    start.wait_for(timeout=120_000)
+    caption = page.locator(".jp-OutputArea-output .panel-caption")
+    assert "Press start" in caption.inner_text()
+    img = page.locator(".jp-OutputArea-output img").first
+    frames = {_image_digest(img)}
+    t0 = time.perf_counter()
+    start.click()
+    while time.perf_counter() - t0 < 8:
+        frames.add(_image_digest(img))
+        time.sleep(0.25)
+    TIMINGS["race_frames_in_8_s"] = len(frames) - 1
+    page.locator(".jp-OutputArea-output button", has_text="stop").click()
+    page.wait_for_function("() => document.querySelector('.jp-OutputArea-output .panel-caption')"
+                           ".innerText.startsWith('stopped after')", timeout=HANG_SECONDS * 1000)
+    _shot(page, "jupyterlab-race.png")
+    assert len(frames) >= 5, f"{len(frames) - 1} redraws in 8 s of racing"
+    stopped = caption.inner_text()
+    assert re.search(r"MAML: \d+ meta-iterations", stopped), stopped
+    time.sleep(1.5)
+    assert caption.inner_text() == stopped, "the race went on after stop"
     page.close()
 
 

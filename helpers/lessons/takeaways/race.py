@@ -108,7 +108,7 @@ class Race:
         self.grid = torch.linspace(*tasks.x_range, 200).view(1, -1, 1)
         self.truth = tasks.function(self.grid, self.val.amplitude[:1], self.val.phase[:1]).flatten()
         self.lanes = [Lane(c, c.learner(k_shot)) for c in contestants]
-        self.elapsed = 0.0  # wall-clock seconds raced
+        self.elapsed, self.racing = 0.0, False  # wall-clock seconds raced; inside run()
         for lane in self.lanes:
             self.score(lane)
 
@@ -129,6 +129,7 @@ class Race:
     def run(self, budget, stop=lambda: False, on_update=None, update_every=0.5):
         """Race for `budget` more seconds of wall-clock time; on_update(race) at least every
         update_every seconds while it runs, and once at the end."""
+        self.racing = True
         start = time.perf_counter() - self.elapsed
         last_score = dict.fromkeys(map(id, self.lanes), time.perf_counter())
         last_update = time.perf_counter()
@@ -152,7 +153,7 @@ class Race:
             if on_update is not None and time.perf_counter() - last_update >= update_every:
                 on_update(self)
                 last_update = time.perf_counter()
-        self.elapsed = time.perf_counter() - start
+        self.elapsed, self.racing = time.perf_counter() - start, False
         for lane in self.lanes:
             if lane.points[-1][0] < lane.learner.iteration:
                 self.score(lane)

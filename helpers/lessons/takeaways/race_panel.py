@@ -17,7 +17,8 @@ from helpers.widgets import Panel, slider
 
 from .race import METHODS, MODES, Contestant, Race
 
-TICKS = (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
+WIDE = {"description_width": "initial"}
+TICKS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5)
 
 
 class RacePanel(Panel):
@@ -52,11 +53,12 @@ class RacePanel(Panel):
             "inner_steps": slider("MAML inner steps k", 1, 1, 10, 1, integer=True),
             "lam": slider("iMAML λ", Contestant("imaml").lam, -0.5, 2, 0.25, log=True),
             "solver": widgets.Dropdown(options=[("Hessian-free", "hessian_free"), ("gradient descent", "gd")],
-                                       value=Contestant("imaml").solver, description="iMAML solver"),
+                                       value=Contestant("imaml").solver, description="iMAML solver",
+                                       style=WIDE),
             "cg_steps": slider("iMAML CG steps", Contestant("imaml").cg_steps, 1, 20, 1, integer=True),
             "k_shot": slider("K in training", 10, 2, 20, 1, integer=True),
             "mode": widgets.Dropdown(options=[("equal time", "time"), ("equal steps", "iterations")],
-                                     value=MODES[0], description="mode"),
+                                     value=MODES[0], description="mode", style=WIDE),
             "budget": slider("seconds", budget, 10, 300, 10, integer=True),
         }
         self.start_button = widgets.Button(description="start", button_style="success", icon="play")
@@ -146,4 +148,5 @@ class RacePanel(Panel):
         for ax in self.axes:
             ax.relim()
             ax.autoscale_view()
-        return f"after {race.elapsed:.0f} s of {values['budget']} s: " + "; ".join(race.summary())
+        state = "racing" if race.racing else "stopped"
+        return f"{state} after {race.elapsed:.0f} s: " + "; ".join(race.summary())
