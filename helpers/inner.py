@@ -240,7 +240,8 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
         running = (norms[-1] > delta).nonzero().squeeze(1)
         if not len(running):
             break
-        lin = None if lin is None else lin.index(torch.searchsorted(i, running))
+        if lin is not None and len(running) < len(i):
+            lin = lin.index(torch.searchsorted(i, running))
         i = running
         phi_i, G_i, g_i, ok, mu_i, evals_i, lin = _newton_step(
             model, phi[i], theta[i], like, x[i], y[i], lam, G[i], g[i], norms[-1][i], mu[i], cg_steps,

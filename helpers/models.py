@@ -161,11 +161,11 @@ class Linearization:
         self.hs, self.slopes, self.backs, self.ds = hs, slopes, backs, ds
 
     def index(self, i):
+        """The products of tasks i only (loss and grads are not kept)."""
         def pick(ts):
             return [None if t is None else t[i] for t in ts]
-        return Linearization(self.model, {k: v[i] for k, v in self.params.items()}, self.loss[i],
-                             {k: v[i] for k, v in self.grads.items()}, pick(self.hs), pick(self.slopes),
-                             pick(self.backs), pick(self.ds))
+        return Linearization(self.model, {k: v[i] for k, v in self.params.items()}, None, None,
+                             pick(self.hs), pick(self.slopes), pick(self.backs), pick(self.ds))
 
     def jacobian_factors(self):
         """As MLP.jacobian_factors at these params and inputs."""

@@ -24,8 +24,18 @@ def output_jacobian(model, phi, x):
 
 
 def _jacobian(factors):
-    return torch.cat([t for delta, h in factors
-                      for t in ((delta.unsqueeze(-1) * h.unsqueeze(-2)).flatten(-2), delta)], -1)
+    """J (T, N, P) from the factors, each layer's rows written in place (no temporary copies)."""
+    T, N = factors[0][0].shape[:2]
+    J = torch.empty(T, N, sum(delta.shape[-1] * (h.shape[-1] + 1) for delta, h in factors),
+                    dtype=factors[0][0].dtype)
+    start = 0
+    for delta, h in factors:
+        n_out, n_in = delta.shape[-1], h.shape[-1]
+        weights = J[..., start:start + n_out * n_in].unflatten(-1, (n_out, n_in))
+        torch.mul(delta.unsqueeze(-1), h.unsqueeze(-2), out=weights)
+        J[..., start + n_out * n_in:start + n_out * (n_in + 1)] = delta
+        start += n_out * (n_in + 1)
+    return J
 
 
 def gauss_newton_preconditioner(model, phi, x, shift, scale=1.0, factors=None):
