@@ -130,10 +130,10 @@ class Race:
         """Race for `budget` more seconds of wall-clock time; on_update(race) at least every
         update_every seconds while it runs, and once at the end."""
         self.racing = True
-        start = time.perf_counter() - self.elapsed
+        start = time.perf_counter() - self.elapsed  # a second run() carries on the clock
+        end = time.perf_counter() + budget
         last_score = dict.fromkeys(map(id, self.lanes), time.perf_counter())
         last_update = time.perf_counter()
-        end = start + self.elapsed + budget
         while self.running() and not stop() and (now := time.perf_counter()) < end:
             lane = min(self.running(), key=lambda lane: lane.key(self.mode))
             t0 = time.perf_counter()
@@ -149,7 +149,6 @@ class Race:
                 if due and other.points[-1][0] < other.learner.iteration:
                     self.score(other)
                     last_score[id(other)] = time.perf_counter()
-            self.elapsed = time.perf_counter() - start
             if on_update is not None and time.perf_counter() - last_update >= update_every:
                 on_update(self)
                 last_update = time.perf_counter()
