@@ -61,7 +61,7 @@ def conjugate_gradient(matvec, b, steps, tol=0.0, precondition=None):
         r.addcmul_(alpha, Ap, value=-1)
         z = r if precondition is None else precondition(r)
         rs_new = torch.where(active, torch.linalg.vecdot(r, z), rs)
-        p = z + torch.where(active, rs_new / rs, 0).unsqueeze(-1) * p
+        p = torch.addcmul(z, torch.where(active, rs_new / rs, 0).unsqueeze(-1), p)
         rs = rs_new
         residuals.append(r.norm(dim=-1))
         active &= residuals[-1] > tol

@@ -54,11 +54,11 @@ def gauss_newton_preconditioner(model, phi, x, shift, scale=1.0, factors=None):
     a = 2 / x.shape[-2]
     shift = torch.as_tensor(shift, dtype=J.dtype).expand(J.shape[0])
     chol = torch.linalg.cholesky(a * JJt + shift.view(-1, 1, 1) * torch.eye(J.shape[1], dtype=J.dtype))
-    factor = (scale / shift).unsqueeze(-1)
+    W = a * torch.cholesky_inverse(chol)  # (T, N, N): M^-1 r = (r - J^T W J r) / shift
+    Jt, factor = J.mT, (scale / shift).unsqueeze(-1)
 
     def apply(r):
-        Jr = (r.unsqueeze(-2) @ J.mT).mT  # (T, N, 1); a row vector times J^T is the fast layout
-        w = torch.cholesky_solve(Jr, chol)
-        return factor * (r - a * (w.mT @ J).squeeze(-2))
+        r = r.unsqueeze(-2)  # a row vector times J^T, then times J: the fast layouts
+        return torch.baddbmm(r, torch.bmm(torch.bmm(r, Jt), W), J, alpha=-1).squeeze(-2).mul_(factor)
 
     return apply
