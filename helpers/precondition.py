@@ -54,11 +54,11 @@ def gauss_newton_preconditioner(model, phi, x, shift, scale=1.0, factors=None):
     a = 2 / x.shape[-2]
     shift = torch.as_tensor(shift, dtype=J.dtype).expand(J.shape[0])
     chol = torch.linalg.cholesky(a * JJt + shift.view(-1, 1, 1) * torch.eye(J.shape[1], dtype=J.dtype))
-    W = a * torch.cholesky_inverse(chol)  # (T, N, N): M^-1 r = (r - J^T W J r) / shift
     Jt, factor = J.mT, (scale / shift).unsqueeze(-1)
 
     def apply(r):
         r = r.unsqueeze(-2)  # a row vector times J^T, then times J: the fast layouts
-        return torch.baddbmm(r, torch.bmm(torch.bmm(r, Jt), W), J, alpha=-1).squeeze(-2).mul_(factor)
+        w = torch.cholesky_solve(torch.bmm(r, Jt).mT, chol)  # (T, N, 1)
+        return torch.baddbmm(r, w.mT, J, alpha=-a).squeeze(-2).mul_(factor)
 
     return apply
