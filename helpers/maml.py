@@ -20,20 +20,22 @@ class MetaInfo:
     loss: float
 
 
-def maml_grad(model, params, batch, inner_steps, inner_lr, first_order=False, lam=0.0):
+def maml_grad(model, params, batch, inner_steps, inner_lr, first_order=False, lam=0.0, check=True):
     """Meta-gradient of (1/T) sum_i L_test_i(phi_i(theta)) for the tasks of `batch`.
 
     lam > 0 runs the inner steps on the proximal objective of iMAML (used to compare methods).
+    params with a task axis (helpers.models.per_task) give one meta-gradient per task, each divided
+    by T. check=False lets a diverged task's meta-gradient be non-finite instead of raising.
     Returns (grad: dict like params, MetaInfo).
     """
     if first_order:
-        phi = adapt(model, params, batch.x_tr, batch.y_tr, inner_steps, inner_lr, lam)
+        phi = adapt(model, params, batch.x_tr, batch.y_tr, inner_steps, inner_lr, lam, check=check)
         loss, grads = loss_grad(model, phi, batch.x_te, batch.y_te)
         return {k: g.mean(0) for k, g in grads.items()}, MetaInfo(loss.mean().item())
     theta = {k: v.detach().requires_grad_() for k, v in params.items()}
     with torch.enable_grad():
         phi = adapt(model, theta, batch.x_tr, batch.y_tr, inner_steps, inner_lr, lam,
-                    create_graph=True)
+                    create_graph=True, check=check)
         loss = mse(model, phi, batch.x_te, batch.y_te).mean()
         grads = torch.autograd.grad(loss, list(theta.values()))
     return dict(zip(params, grads, strict=True)), MetaInfo(loss.item())

@@ -8,11 +8,12 @@ import torch
 
 from helpers.imaml import exact_imaml_grad, imaml_grad, task_hessians
 from helpers.inner import Adaptation, proximal_solve
-from helpers.lessons.beyond import bayes, solvers, stochastic
+from helpers.lessons.beyond import bayes, payoff, solvers, stochastic
 from helpers.lessons.beyond.exercises import check_implicit_jacobian, check_posterior_mean
 from helpers.lessons.beyond.panels import BayesPanel, family_mean_weights
 from helpers.maml import maml_grad
-from helpers.models import MLP, SoftplusMLP
+from helpers.lessons.maml.cost import growth_per_step
+from helpers.models import MLP, SoftplusMLP, flatten, unflatten
 from helpers.pretrained import load_pretrained, pretrained_record
 from helpers.tasks import SinusoidTasks
 from helpers.training import meta_train
@@ -441,3 +442,154 @@ def test_implicit_jacobian_checker_accepts_right_rejects_wrong(capsys):
     assert not check_implicit_jacobian(lambda Phi, lam, sigma: torch.eye(Phi.shape[1], dtype=Phi.dtype))
     assert not check_implicit_jacobian(stub)
     assert "not yet right" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ where implicit gradients pay off
+
+@pytest.fixture(scope="module")
+def payoff_setup():
+    return payoff.setup()
+
+
+@pytest.mark.numerics
+def test_payoff_maml_norms_are_each_tasks_maml_grad(payoff_setup):
+    """maml_norms (one unrolled loop, differentiated at each k) against helpers.maml.maml_grad run on
+    each task alone, at a step size where some tasks diverge (their norms must be non-finite too)."""
+    s = payoff_setup
+    model, theta = s.maml
+    steps = (1, 5, 20)
+    norms = payoff.maml_norms(model, theta, s.batch, 0.02, steps)
+    for row, k in zip(norms, steps, strict=True):
+        ref = torch.stack([flatten(maml_grad(model, theta, s.batch[i], k, 0.02, check=False)[0]).norm()
+                           for i in range(s.batch.n_tasks)])
+        finite = torch.isfinite(ref)
+        assert torch.equal(torch.isfinite(row), finite)
+        assert torch.allclose(row[finite], ref[finite], rtol=1e-3)
+    assert not torch.isfinite(norms[-1]).all()  # the case the panel counts does occur here
+
+
+def test_maml_grad_raises_on_a_diverged_task_unless_asked_not_to(payoff_setup):
+    s = payoff_setup
+    model, theta = s.maml
+    norms = payoff.maml_norms(model, theta, s.batch, 0.05, (20,))[0]
+    bad = int((~torch.isfinite(norms)).nonzero()[0])
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        maml_grad(model, theta, s.batch[bad], 20, 0.05)
+    grad, _ = maml_grad(model, theta, s.batch[bad], 20, 0.05, check=False)
+    assert not torch.isfinite(flatten(grad)).all()
+
+
+@pytest.mark.numerics
+def test_payoff_imaml_task_grads_average_to_imaml_grad(payoff_setup):
+    s = payoff_setup
+    model, theta = s.imaml
+    steps = (1, 5, 20)
+    per_task_grads = payoff.imaml_task_grads(model, theta, s.batch, s.lam, 0.02, steps, s.cg_steps)
+    for k in steps:
+        ref, _ = imaml_grad(model, theta, s.batch, s.lam, inner_lr=0.02, inner_steps=k, delta=0.0,
+                            cg_steps=s.cg_steps)
+        ref = flatten(ref)
+        assert (per_task_grads[k].mean(0) - ref).norm() <= 1e-4 * ref.norm()
+
+
+@pytest.mark.numerics
+def test_maml_meta_gradient_explodes_at_a_large_step_imaml_stays_bounded(payoff_setup):
+    curves = payoff.norm_curves(payoff_setup, 0.02)
+    maml, imaml = curves["maml"], curves["imaml"]
+    small = maml[0][torch.isfinite(maml[0])].max()
+    for row in maml[payoff.STEPS.index(20):]:  # from 20 steps on: non-finite or 1000x larger than at k = 1
+        assert (~torch.isfinite(row)).any() or row.max() > 1e3 * small
+    assert torch.isfinite(imaml).all()
+    assert imaml.max() < 1e4
+    assert imaml[-1].max() < imaml[0].max()  # iMAML's largest norm does not grow with k
+    # the explosion is the step size's: at a small step MAML's meta-gradients stay finite and moderate
+    calm = payoff.norm_curves(payoff_setup, 0.001)["maml"]
+    assert torch.isfinite(calm).all() and calm.max() < 1e3
+
+
+def test_maml_memory_grows_linearly_in_steps_imaml_memory_is_flat(payoff_setup):
+    memory = payoff.memory_curves(payoff_setup)
+    slope, _, r2 = growth_per_step([{"inner_steps": k, "saved_bytes": b}
+                                    for k, b in zip(payoff.STEPS, memory["maml"], strict=True)])
+    assert slope > 0 and r2 > 0.999
+    assert memory["maml"][-1] > 50 * memory["imaml"][-1]
+    assert max(memory["imaml"]) - min(memory["imaml"]) <= 0.01 * max(memory["imaml"])
+    # bytes depend on shapes only: the same at another step size (where some tasks diverge)
+    assert payoff.memory_curves(payoff_setup, (1, 20), inner_lr=0.05) == {
+        m: [v[0], v[payoff.STEPS.index(20)]] for m, v in memory.items()}
+
+
+def test_payoff_panel_shows_a_figure_over_every_slider_range_and_counts_non_finite():
+    panel = payoff.PayoffPanel()
+    assert panel.sweep_problems() == {}  # latency: make bench
+    panel.set(inner_lr=0.05, inner_steps=20)
+    bad = panel.stats["maml"][2]
+    assert bad > 0 and f"{bad} of 25 tasks' meta-gradients are not finite" in panel.summary
+    panel.set(inner_lr=0.001)
+    assert "MAML median" in panel.summary and "not finite" not in panel.summary
+    with pytest.raises(ValueError, match="inner_steps"):
+        panel.draw(inner_lr=0.01, inner_steps=3)
+
+
+def test_conv_memory_maml_grows_by_a_step_graph_per_step_imaml_is_flat():
+    result = payoff.conv_memory(steps=(1, 2, 3))
+    maml, imaml = result["maml"], result["imaml"]
+    assert maml[0] < maml[1] < maml[2]
+    assert abs((maml[2] - maml[1]) - (maml[1] - maml[0])) <= 0.01 * (maml[1] - maml[0])
+    assert imaml[0] == imaml[1] == imaml[2] < maml[1]
+    assert result["parameters"] == 112_261  # 4 x (64 filters of 3x3, bias, batch-norm scale and shift) + head
+
+
+def _tiny_conv(seed=0):
+    params = {k: v.double() for k, v in payoff.conv_init(n_way=3, filters=3, seed=seed).items()}
+    task = tuple(t.double() if t.is_floating_point() else t for t in payoff.conv_task(3, 2, 2, seed))
+    return params, task
+
+
+def test_conv_maml_grad_matches_finite_differences():
+    params, task = _tiny_conv()
+    x_te, y_te = task[2:]
+    grads = payoff.conv_maml_grad(params, task, 3, 0.1)
+    u = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(1), dtype=F64) for k, v in params.items()}
+
+    def outer(eps):
+        theta = {k: v + eps * u[k] for k, v in params.items()}
+        phi = theta
+        for _ in range(3):
+            with torch.enable_grad():
+                leaves = {k: v.detach().requires_grad_() for k, v in phi.items()}
+                g = torch.autograd.grad(payoff.conv_loss(leaves, *task[:2]), list(leaves.values()))
+            phi = {k: p - 0.1 * gi for (k, p), gi in zip(phi.items(), g, strict=True)}
+        return payoff.conv_loss(phi, x_te, y_te).item()
+
+    fd = (outer(1e-6) - outer(-1e-6)) / 2e-6
+    exact = sum((g * u[k]).sum() for k, g in zip(params, grads, strict=True)).item()
+    assert abs(fd - exact) <= 1e-5 * max(1.0, abs(exact))
+
+
+def test_conv_imaml_grad_matches_dense_solve():
+    """Against a dense Hessian by central differences of the gradient (torch.func.hessian disagrees
+    with finite differences through training-mode batch norm here, by ~10%), lam large enough for
+    I + H/lam to be positive definite on this tiny net."""
+    params, task = _tiny_conv()
+    lam = 50.0
+    g = payoff.conv_imaml_grad(params, task, 5, 0.01, lam, cg_steps=200)
+    # the same inner solve, then a dense Hessian of L_tr at phi and a direct solve
+    theta = {k: v.detach() for k, v in params.items()}
+    phi = dict(theta)
+    for _ in range(5):
+        with torch.enable_grad():
+            leaves = {k: v.detach().requires_grad_() for k, v in phi.items()}
+            grads = torch.autograd.grad(payoff.conv_loss(leaves, *task[:2]), list(leaves.values()))
+        phi = {k: p - 0.01 * (gi + lam * (p - theta[k])) for (k, p), gi in zip(phi.items(), grads, strict=True)}
+    flat = flatten(phi)
+
+    def grad(f, x, y):
+        return torch.func.grad(lambda f: payoff.conv_loss(unflatten(f, params), x, y))(f)
+
+    eye = torch.eye(len(flat), dtype=F64)
+    H = torch.stack([(grad(flat + 1e-5 * e, *task[:2]) - grad(flat - 1e-5 * e, *task[:2])) / 2e-5 for e in eye])
+    H = (H + H.T) / 2
+    assert torch.linalg.eigvalsh(eye + H / lam)[0] > 0
+    exact = torch.linalg.solve(eye + H / lam, grad(flat, *task[2:]))
+    assert (g - exact).norm() <= 1e-6 * exact.norm()
