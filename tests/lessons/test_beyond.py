@@ -11,8 +11,8 @@ from helpers.inner import Adaptation, proximal_solve
 from helpers.lessons.beyond import bayes, payoff, solvers, stochastic
 from helpers.lessons.beyond.exercises import check_implicit_jacobian, check_posterior_mean
 from helpers.lessons.beyond.panels import BayesPanel, family_mean_weights
-from helpers.maml import maml_grad
 from helpers.lessons.maml.cost import growth_per_step
+from helpers.maml import maml_grad
 from helpers.models import MLP, SoftplusMLP, flatten, unflatten
 from helpers.pretrained import load_pretrained, pretrained_record
 from helpers.tasks import SinusoidTasks
@@ -550,7 +550,8 @@ def test_conv_maml_grad_matches_finite_differences():
     params, task = _tiny_conv()
     x_te, y_te = task[2:]
     grads = payoff.conv_maml_grad(params, task, 3, 0.1)
-    u = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(1), dtype=F64) for k, v in params.items()}
+    gen = torch.Generator().manual_seed(1)
+    u = {k: torch.randn(v.shape, generator=gen, dtype=F64) for k, v in params.items()}
 
     def outer(eps):
         theta = {k: v + eps * u[k] for k, v in params.items()}
@@ -581,14 +582,17 @@ def test_conv_imaml_grad_matches_dense_solve():
         with torch.enable_grad():
             leaves = {k: v.detach().requires_grad_() for k, v in phi.items()}
             grads = torch.autograd.grad(payoff.conv_loss(leaves, *task[:2]), list(leaves.values()))
-        phi = {k: p - 0.01 * (gi + lam * (p - theta[k])) for (k, p), gi in zip(phi.items(), grads, strict=True)}
+        phi = {k: p - 0.01 * (gi + lam * (p - theta[k]))
+               for (k, p), gi in zip(phi.items(), grads, strict=True)}
     flat = flatten(phi)
 
     def grad(f, x, y):
         return torch.func.grad(lambda f: payoff.conv_loss(unflatten(f, params), x, y))(f)
 
     eye = torch.eye(len(flat), dtype=F64)
-    H = torch.stack([(grad(flat + 1e-5 * e, *task[:2]) - grad(flat - 1e-5 * e, *task[:2])) / 2e-5 for e in eye])
+    x_tr, y_tr = task[:2]
+    H = torch.stack([(grad(flat + 1e-5 * e, x_tr, y_tr) - grad(flat - 1e-5 * e, x_tr, y_tr)) / 2e-5
+                     for e in eye])
     H = (H + H.T) / 2
     assert torch.linalg.eigvalsh(eye + H / lam)[0] > 0
     exact = torch.linalg.solve(eye + H / lam, grad(flat, *task[2:]))

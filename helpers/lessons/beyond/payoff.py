@@ -72,7 +72,8 @@ def maml_norms(model, theta, batch, inner_lr, steps=STEPS):
     rows, phi, done = [], leaves, 0
     with torch.enable_grad():
         for k in steps:
-            phi = adapt(model, phi, batch.x_tr, batch.y_tr, k - done, inner_lr, create_graph=True, check=False)
+            phi = adapt(model, phi, batch.x_tr, batch.y_tr, k - done, inner_lr, create_graph=True,
+                        check=False)
             done = k
             loss = mse(model, phi, batch.x_te, batch.y_te).sum()  # task i's loss depends on theta_i only
             grads = torch.autograd.grad(loss, list(leaves.values()), retain_graph=k < steps[-1])
@@ -225,7 +226,8 @@ class PayoffPanel(Panel):
         self.stats = {m: rows[i] for m, rows in stats.items()}
         parts = []
         for m, (median, largest, bad) in self.stats.items():
-            sizes = f"median ||g_i|| {median:.3g}, largest {largest:.3g}" if median is not None else "none finite"
+            sizes = ("none finite" if median is None
+                     else f"median ||g_i|| {median:.3g}, largest {largest:.3g}")
             parts.append(f"{LABELS[m]} {sizes}; " + (f"{bad} of {T} tasks' meta-gradients are not finite"
                                                     if bad else f"all {T} finite"))
         mem = {m: self.memory[m][i] / 1e6 for m in self.memory}
@@ -324,9 +326,10 @@ def conv_memory(steps=(1, 2, 5, 10, 20), n_way=5, k_shot=1, k_query=1, inner_lr=
     params, task = conv_init(n_way, seed=seed), conv_task(n_way, k_shot, k_query, seed)
     maml = [saved_tensor_peak(conv_maml_grad, params, task, k, inner_lr)[1] for k in steps]
     imaml = [saved_tensor_peak(conv_imaml_grad, params, task, k, inner_lr, lam, cg_steps)[1] for k in steps]
-    return {"steps": list(steps), "maml": maml, "imaml": imaml, "parameters": sum(p.numel() for p in params.values()),
-            "setting": {"n_way": n_way, "k_shot": k_shot, "k_query": k_query, "inner_lr": inner_lr, "lam": lam,
-                        "cg_steps": cg_steps, "image": [1, 28, 28], "filters": 64}}
+    return {"steps": list(steps), "maml": maml, "imaml": imaml,
+            "parameters": sum(p.numel() for p in params.values()),
+            "setting": {"n_way": n_way, "k_shot": k_shot, "k_query": k_query, "inner_lr": inner_lr,
+                        "lam": lam, "cg_steps": cg_steps, "image": [1, 28, 28], "filters": 64}}
 
 
 def conv_table(result):
@@ -341,7 +344,8 @@ def conv_table(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--conv", action="store_true", help="the conv net's memory (default: the panel's table)")
+    parser.add_argument("--conv", action="store_true",
+                        help="the conv net's memory (default: the panel's table)")
     parser.add_argument("--inner-lr", type=float, default=0.02, help="the panel's table: inner step size")
     parser.add_argument("--out", help="also write the result as JSON to this file")
     args = parser.parse_args(argv)
