@@ -62,6 +62,7 @@ PANELS = {
     "BiasPanel": ("04", fomaml.BiasPanel),
     "ExplorerPanel": ("05", imaml.ExplorerPanel),
     "BayesPanel": ("07", beyond.BayesPanel),
+    "PayoffPanel": ("07", beyond.PayoffPanel),
     "HeadToHeadPanel": ("08", _head_to_head),
     "RacePanel": ("08", _race),
     "ProximalAdaptationPanel": ("deck", takeaways.ProximalAdaptationPanel),

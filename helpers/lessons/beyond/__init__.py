@@ -4,13 +4,16 @@ experiment.
 stochastic  an SGD inner loop, and the study of it (`python -m helpers.lessons.beyond.sgd_study`)
 bayes       the Bayesian (MAP) reading, exact on Bayesian linear regression
 solvers     other inner solvers reach the same phi, and iMAML's meta-gradient with it
+payoff      where implicit gradients pay off: MAML's and iMAML's meta-gradient norm and memory against
+            the inner steps (PayoffPanel), and the memory on the paper's Omniglot conv net
 panels      BayesPanel
 exercises   the notebook's checkers
 """
 
-from . import bayes, solvers, stochastic
+from . import bayes, payoff, solvers, stochastic
 from .exercises import check_implicit_jacobian, check_posterior_mean
 from .panels import BayesPanel, family_mean_weights
+from .payoff import PayoffPanel
 
 __all__ = ["bayes", "BayesPanel", "check_implicit_jacobian", "check_posterior_mean",
-           "family_mean_weights", "solvers", "stochastic"]
+           "family_mean_weights", "payoff", "PayoffPanel", "solvers", "stochastic"]

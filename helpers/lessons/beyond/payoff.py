@@ -342,6 +342,20 @@ def conv_table(result):
     return "\n".join(lines)
 
 
+def plot_conv_memory(result, ax=None):
+    """MB held for backprop by one task's meta-gradient on the conv net, against k, per method."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    for m in ("maml", "imaml"):
+        ax.plot(result["steps"], [b / 1e6 for b in result[m]], "-o", ms=4, color=COLORS[m], label=LABELS[m])
+    st = result["setting"]
+    ax.set(xlabel="inner steps k", ylabel="MB held for backprop", ylim=(0, None),
+           title=f"Omniglot conv net ({result['parameters']:,} parameters), "
+                 f"{st['n_way']}-way {st['k_shot']}-shot, one task")
+    ax.legend(fontsize=8)
+    return ax
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--conv", action="store_true",
