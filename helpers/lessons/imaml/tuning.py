@@ -123,7 +123,10 @@ def run_config(config):
     model = network(config)
     monitor = InnerSolveMonitor(DELTA, config["iterations"], TAIL)
 
+    # the CPU kernels it ran on: float32 rounding differs between kernels, and 3,000 meta-iterations
+    # amplify it (the same configuration lands a few hundredths apart in validation MSE)
     record = {"config": config, "family": family(config), "label": label(config),
+              "kernels": f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}",
               "load_before": os.getloadavg()[0]}
     t0 = time.perf_counter()
     try:
