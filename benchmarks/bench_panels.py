@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from helpers.lessons import beyond, fomaml, imaml, maml, multitask, takeaways, toy, transfer
+from helpers.lessons.beyond import payoff
 from helpers.pretrained import load_pretrained
 
 BUDGET_MS = {"median": 250, "p90": 1000}  # a slider answers "at once"; first visits well under 1 s
@@ -62,7 +63,7 @@ PANELS = {
     "BiasPanel": ("04", fomaml.BiasPanel),
     "ExplorerPanel": ("05", imaml.ExplorerPanel),
     "BayesPanel": ("07", beyond.BayesPanel),
-    "PayoffPanel": ("07", beyond.PayoffPanel),
+    "PayoffPanel": ("07", payoff.PayoffPanel),
     "HeadToHeadPanel": ("08", _head_to_head),
     "RacePanel": ("08", _race),
     "ProximalAdaptationPanel": ("deck", takeaways.ProximalAdaptationPanel),
