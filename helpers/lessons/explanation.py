@@ -1,8 +1,9 @@
 """The course's one explanation of iMAML's 5-shot result on the sinusoid, and of what iMAML buys here.
 
-README, notebooks 05, 06, 08 and the lecture deck show this paragraph; every number in it is read
-from the records (helpers/weights: the plateau study, the shipped models, their paired comparisons),
-so the words change only when the measurements do. Notebook 06, section 4, shows the experiments.
+README, notebooks 05, 06, 08 and the lecture deck show this paragraph (plateau_paragraph); notebook
+07, section 3, its accuracy in the same words (accuracy_sentence). Every number in them is read from
+the records (helpers/weights: the plateau study, the shipped models, their paired comparisons), so
+the words change only when the measurements do. Notebook 06, section 4, shows the experiments.
 
 Uses helpers.lessons.imaml (plateau: the plateau study's records).
 """
@@ -84,3 +85,24 @@ def plateau_paragraph(n=None):
         f"Changing other settings did not close the gap (5-shot MSE after {it:,} iterations, against "
         f"{_end(n['base'])['mean']:.3f}: " + ", ".join(unchanged) + ")."
     )
+
+
+def accuracy_sentence(pairs=None):
+    """Markdown: iMAML's accuracy against tuned MAML on the same test tasks (10 adaptation steps), under
+    the MAML paper's protocol (trained at K = 10) at 5, 10 and 20 shots and under the iMAML paper's
+    (trained at K = 5), in plateau_paragraph's words and from the same paired comparisons."""
+    pairs = pairs or load_pairs()
+    at5 = pairs["imaml", "maml_tuned", 5]
+    if at5.mean - at5.ci > 0:
+        lead = "it does not buy 5-shot accuracy"
+    elif at5.mean + at5.ci < 0:
+        lead = "it buys 5-shot accuracy too"
+    else:
+        lead = "it buys no 5-shot accuracy"
+    shots = "; ".join(f"{k} shots: {_pair(pairs['imaml', 'maml_tuned', k], 'iMAML', 'tuned MAML')}"
+                      for k in (5, 10, 20))
+    return (f"**Accuracy.** Trained as MAML is (K = 10, the MAML paper's protocol), {lead}: on the same "
+            f"{at5.n:,} test tasks, {shots}. Trained at K = 5, the iMAML paper's protocol, "
+            f"{_pair(pairs['imaml_k5', 'maml_tuned_k5', 5], 'iMAML', 'tuned MAML')}: the shot count in "
+            "training (iMAML's solve runs to convergence, so theta is fitted to the number of points it is "
+            "solved on; the explanation in notebooks 05, 06 and 08).")

@@ -11,10 +11,12 @@ from helpers.inner import Adaptation, proximal_solve
 from helpers.lessons.beyond import bayes, payoff, solvers, stochastic
 from helpers.lessons.beyond.exercises import check_implicit_jacobian, check_posterior_mean
 from helpers.lessons.beyond.panels import BayesPanel, family_mean_weights
+from helpers.lessons.explanation import accuracy_sentence
 from helpers.lessons.maml.cost import growth_per_step
 from helpers.maml import maml_grad
 from helpers.models import MLP, SoftplusMLP, flatten, unflatten
 from helpers.pretrained import load_pretrained, pretrained_record
+from helpers.report import load_pairs
 from helpers.tasks import SinusoidTasks
 from helpers.training import meta_train
 
@@ -451,6 +453,16 @@ def payoff_setup():
     return payoff.setup()
 
 
+@pytest.fixture(scope="module")
+def payoff_memory(payoff_setup):
+    return payoff.memory_curves(payoff_setup)
+
+
+@pytest.fixture(scope="module")
+def payoff_norms(payoff_setup):
+    return payoff.norm_curves(payoff_setup, 0.02)
+
+
 @pytest.mark.numerics
 def test_payoff_maml_norms_are_each_tasks_maml_grad(payoff_setup):
     """maml_norms (one unrolled loop, differentiated at each k) against helpers.maml.maml_grad run on
@@ -493,9 +505,8 @@ def test_payoff_imaml_task_grads_average_to_imaml_grad(payoff_setup):
 
 
 @pytest.mark.numerics
-def test_maml_meta_gradient_explodes_at_a_large_step_imaml_stays_bounded(payoff_setup):
-    curves = payoff.norm_curves(payoff_setup, 0.02)
-    maml, imaml = curves["maml"], curves["imaml"]
+def test_maml_meta_gradient_explodes_at_a_large_step_imaml_stays_bounded(payoff_setup, payoff_norms):
+    maml, imaml = payoff_norms["maml"], payoff_norms["imaml"]
     small = maml[0][torch.isfinite(maml[0])].max()
     for row in maml[payoff.STEPS.index(20):]:  # from 20 steps on: non-finite or 1000x larger than at k = 1
         assert (~torch.isfinite(row)).any() or row.max() > 1e3 * small
@@ -507,13 +518,14 @@ def test_maml_meta_gradient_explodes_at_a_large_step_imaml_stays_bounded(payoff_
     assert torch.isfinite(calm).all() and calm.max() < 1e3
 
 
-def test_maml_memory_grows_linearly_in_steps_imaml_memory_is_flat(payoff_setup):
-    memory = payoff.memory_curves(payoff_setup)
+def test_maml_memory_grows_linearly_in_steps_imaml_memory_is_flat(payoff_setup, payoff_memory):
+    memory = payoff_memory
     slope, _, r2 = growth_per_step([{"inner_steps": k, "saved_bytes": b}
                                     for k, b in zip(payoff.STEPS, memory["maml"], strict=True)])
     assert slope > 0 and r2 > 0.999
     assert memory["maml"][-1] > 50 * memory["imaml"][-1]
     assert max(memory["imaml"]) - min(memory["imaml"]) <= 0.01 * max(memory["imaml"])
+    assert min(memory["imaml"]) > 0  # products by double backprop: the hand-written one holds no graph
     # bytes depend on shapes only: the same at another step size (where some tasks diverge)
     assert payoff.memory_curves(payoff_setup, (1, 20), inner_lr=0.05) == {
         m: [v[0], v[payoff.STEPS.index(20)]] for m, v in memory.items()}
@@ -530,6 +542,34 @@ def test_payoff_panel_shows_a_figure_over_every_slider_range_and_counts_non_fini
     with pytest.raises(ValueError, match="inner_steps"):
         panel.draw(inner_lr=0.01, inner_steps=3)
 
+
+
+def test_accuracy_sentence_calls_what_the_paired_intervals_allow():
+    """The records' verdicts behind notebook 07's summary: trained at K = 10, tuned MAML lower at 5 shots;
+    trained at K = 5, iMAML lower."""
+    pairs = load_pairs()
+    text = accuracy_sentence(pairs)
+    at5, k5 = pairs["imaml", "maml_tuned", 5], pairs["imaml_k5", "maml_tuned_k5", 5]
+    assert at5.mean - at5.ci > 0 and "it does not buy 5-shot accuracy" in text
+    assert k5.mean + k5.ci < 0 and f"iMAML lower than tuned MAML by {-k5.mean:.3f} ± {k5.ci:.3f}" in text
+    for k in (10, 20):
+        p = pairs["imaml", "maml_tuned", k]
+        side = "lower" if p.mean < 0 else "higher"
+        assert f"{k} shots: iMAML {side} than tuned MAML by {abs(p.mean):.3f} ± {p.ci:.3f}" in text
+
+
+def test_what_imaml_buys_states_the_measurements_beside_it(payoff_norms, payoff_memory):
+    conv = {"steps": [1, 2, 3], "maml": [10e6, 17e6, 24e6], "imaml": [7e6] * 3}
+    text = payoff.what_imaml_buys(payoff_norms, payoff_memory, conv, 0.02)
+    growth = payoff.memory_growth(payoff_memory)
+    assert f"holds {payoff_memory['imaml'][0] / 1e6:.2f} MB" in text
+    assert f"grows by {growth['maml'][0]:.2f} MB per inner step, to {growth['maml'][1]:.0f} MB" in text
+    assert "grows by 7.0 MB per step (24 MB at k = 3) against iMAML's 7.0 MB" in text
+    stats = payoff.summarize(payoff_norms["maml"])
+    first = next(k for k, r in zip(payoff.STEPS, stats, strict=True) if r[2])
+    assert f"not finite on up to {max(r[2] for r in stats)} of 25 tasks (from k = {first})" in text
+    assert "iMAML's is finite on all 25 tasks at every k" in text
+    assert text.endswith(accuracy_sentence())
 
 def test_conv_memory_maml_grows_by_a_step_graph_per_step_imaml_is_flat():
     result = payoff.conv_memory(steps=(1, 2, 3))

@@ -5,12 +5,17 @@ inner steps of size alpha:
 
     MAML    g_i = d L_test_i(phi_i) / d theta, backprop through the k steps (as helpers.maml.maml_grad)
     iMAML   g_i = (I + H_i/lam)^-1 grad L_test_i(phi_i), phi_i after k gradient steps of size alpha on
-            G_i (Algorithm 2 with delta = 0, helpers.imaml.imaml_grad's steps 4-5), lam as shipped
+            G_i (Algorithm 2 with delta = 0, helpers.imaml.imaml_grad's steps 4-5), lam and the number
+            of CG steps as shipped (plain CG: without the shipped preconditioner and delta' stop)
 
 measured: the norm of every task's meta-gradient (median and max over tasks; tasks whose
 meta-gradient is not finite are counted, never averaged) and the bytes autograd saves for backprop
-(helpers.lessons.maml.cost.saved_bytes). Bytes depend on tensor shapes, not values, so the memory
-curve holds for every alpha.
+(helpers.lessons.maml.cost.saved_bytes: iMAML's Hessian-vector products counted as double backprop
+computes them, helpers.models.AutogradProducts, since the course's hand-written product holds no
+graph). Bytes depend on tensor shapes, not values, so the memory curve holds for every alpha.
+
+what_imaml_buys: the section's statement of what iMAML buys here, from these measurements, and what
+it does not (accuracy, from the shipped records: helpers.lessons.explanation.accuracy_sentence).
 
 conv_memory: the same memory measurement on the 4-layer convolutional network of the paper's
 Omniglot runs, with random data of Omniglot's shape:
@@ -31,6 +36,7 @@ from ipywidgets import SelectionSlider
 from helpers.cg import conjugate_gradient
 from helpers.imaml import query_grad
 from helpers.inner import Adaptation, adapt
+from helpers.lessons.explanation import accuracy_sentence
 from helpers.lessons.maml.cost import growth_per_step, saved_bytes
 from helpers.models import flatten, hvp_operator, mse, per_task, task_norm, unflatten
 from helpers.plots import COLORS, LABELS, plain_log_axis
@@ -56,7 +62,7 @@ class Setup:
 
 def setup(meta_batch=25, k_shot=10, seed=0):
     """meta_batch tasks with K = k_shot support and query points (seed), the shipped MAML and iMAML
-    meta-parameters, and iMAML's shipped lam and CG steps."""
+    meta-parameters, and iMAML's shipped lam and number of CG steps."""
     config = pretrained_record("imaml")["config"]
     batch = SinusoidTasks().sample(meta_batch, k_shot, k_shot, seed)
     return Setup(batch, load_pretrained("maml"), load_pretrained("imaml"), config["lam"], config["cg_steps"])
@@ -112,7 +118,7 @@ def norm_curves(s, inner_lr, steps=STEPS):
 def memory_curves(s, steps=STEPS, inner_lr=0.01):
     """{"maml": [bytes], "imaml": [bytes]}: what autograd saves for backprop during one meta-gradient
     of the meta-batch, for each k (helpers.lessons.maml.cost.saved_bytes; iMAML with gradient
-    descent, delta = 0, lam and CG steps as shipped)."""
+    descent, delta = 0, lam and CG steps as shipped, its Hessian-vector products by double backprop)."""
     kw = {"maml": {"check": False}, "imaml": {"lam": s.lam, "cg_steps": s.cg_steps}}
     return {m: [saved_bytes(m, k, *getattr(s, m), s.batch, inner_lr=inner_lr, **kw[m]) for k in steps]
             for m in ("maml", "imaml")}
@@ -134,10 +140,11 @@ def _fmt(v):
 
 
 def table(norms, memory, steps=STEPS):
-    """A text table: per k, median / max ||g_i|| and non-finite count per method, and MB for backprop."""
+    """A text table: per k, median / max ||g_i|| and non-finite count per method, and MB for backprop
+    (iMAML's Hessian-vector products by double backprop)."""
     T = norms["maml"].shape[1]
     rows = [f"{'k':>4} | MAML ||g_i||: median      max  not finite | iMAML ||g_i||: median      max  "
-            f"not finite | MB for backprop: MAML  iMAML"]
+            f"not finite | MB for backprop: MAML  iMAML (products by double backprop)"]
     stats = {m: summarize(norms[m]) for m in norms}
     for i, k in enumerate(steps):
         (mm, mx, mn), (im, ix, inn) = stats["maml"][i], stats["imaml"][i]
@@ -190,7 +197,7 @@ class PayoffPanel(Panel):
                 ylim=(-0.5, T + 0.5), title="meta-gradient not finite")
         plain_log_axis(axn.xaxis, (1, 10, 100))
         axm.set(xlabel="inner steps k", ylabel="MB held for backprop", ylim=(0, None),
-                title="memory (measured)")
+                title="memory (measured; iMAML's\nproducts by double backprop)")
         axm.legend(fontsize=8, loc="upper left")
         fig.tight_layout()
         fig.set_layout_engine(None)
@@ -232,7 +239,8 @@ class PayoffPanel(Panel):
                                                     if bad else f"all {T} finite"))
         mem = {m: self.memory[m][i] / 1e6 for m in self.memory}
         self.summary = (f"α = {inner_lr:g}, k = {inner_steps}: " + ". ".join(parts)
-                        + f". Memory: MAML {mem['maml']:.2f} MB, iMAML {mem['imaml']:.2f} MB.")
+                        + f". Memory: MAML {mem['maml']:.2f} MB, iMAML {mem['imaml']:.2f} MB "
+                        "(its Hessian-vector products by double backprop).")
         return self.summary
 
 
@@ -354,6 +362,44 @@ def plot_conv_memory(result, ax=None):
                  f"{st['n_way']}-way {st['k_shot']}-shot, one task")
     ax.legend(fontsize=8)
     return ax
+
+
+
+# ------------------------------------------------------------------ what iMAML buys here
+
+def _stability(stats, T, steps=STEPS):
+    """One clause from summarize() rows: how many tasks' meta-gradients are not finite, and the largest
+    finite norm."""
+    bad = [(k, n) for k, (_, _, n) in zip(steps, stats, strict=True) if n]
+    largest = max((r[1] for r in stats if r[1] is not None), default=None)
+    size = "" if largest is None else f", its largest {'finite ' if bad else ''}norm {largest:.3g}"
+    if not bad:
+        return f"finite on all {T} tasks at every k{size}"
+    return f"not finite on up to {max(n for _, n in bad)} of {T} tasks (from k = {bad[0][0]}){size}"
+
+
+def what_imaml_buys(norms, memory, conv, inner_lr, steps=STEPS, pairs=None):
+    """Markdown: what iMAML buys on this problem (memory, stability, freedom of inner solver) from the
+    measurements (norm_curves at inner_lr, memory_curves, conv_memory), and what it does not
+    (accuracy, from the shipped records: helpers.lessons.explanation.accuracy_sentence)."""
+    T = norms["maml"].shape[1]
+    growth = memory_growth(memory, steps)
+    conv_growth = memory_growth({m: conv[m] for m in ("maml", "imaml")}, conv["steps"])
+    stable = {m: _stability(summarize(n), T, steps) for m, n in norms.items()}
+    low, high = (f"{f(memory['imaml']) / 1e6:.2f}" for f in (min, max))
+    return (
+        f"**Memory.** iMAML's meta-gradient holds {low if low == high else f'{low} to {high}'} MB for "
+        "backprop whatever k (its Hessian-vector products counted as double backprop computes them); "
+        f"MAML's grows by {growth['maml'][0]:.2f} MB per inner step, to {growth['maml'][1]:.0f} MB at "
+        f"k = {steps[-1]}. On the Omniglot conv net, one task's MAML meta-gradient grows by "
+        f"{conv_growth['maml'][0]:.1f} MB per step ({conv_growth['maml'][1]:.0f} MB at "
+        f"k = {conv['steps'][-1]}) against iMAML's {max(conv['imaml']) / 1e6:.1f} MB, and a meta-batch "
+        f"multiplies both. **Stability.** At α = {inner_lr:g}, MAML's meta-gradient is {stable['maml']}; "
+        f"iMAML's is {stable['imaml']}: it depends on where the inner solve ended, not on its path. "
+        "**Freedom of inner solver.** Nothing is differentiated through the solve, so it may reject steps "
+        "that raise G_i (the panel's gradient descent does) or take Newton-CG steps with a line search "
+        "(the shipped iMAML does; section 4 swaps in others). " + accuracy_sentence(pairs)
+    )
 
 
 def main(argv=None):
