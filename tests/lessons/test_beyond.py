@@ -543,7 +543,6 @@ def test_payoff_panel_shows_a_figure_over_every_slider_range_and_counts_non_fini
         panel.draw(inner_lr=0.01, inner_steps=3)
 
 
-
 def test_accuracy_sentence_calls_what_the_paired_intervals_allow():
     """The records' verdicts behind notebook 07's summary: trained at K = 10, tuned MAML lower at 5 shots;
     trained at K = 5, iMAML lower."""
@@ -570,6 +569,7 @@ def test_what_imaml_buys_states_the_measurements_beside_it(payoff_norms, payoff_
     assert f"not finite on up to {max(r[2] for r in stats)} of 25 tasks (from k = {first})" in text
     assert "iMAML's is finite on all 25 tasks at every k" in text
     assert text.endswith(accuracy_sentence())
+
 
 def test_conv_memory_maml_grows_by_a_step_graph_per_step_imaml_is_flat():
     result = payoff.conv_memory(steps=(1, 2, 3))

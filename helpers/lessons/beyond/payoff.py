@@ -165,8 +165,9 @@ def memory_growth(memory, steps=STEPS):
 class PayoffPanel(Panel):
     """Sliders for the inner step size alpha and the inner steps k. Left: the median and the largest
     ||g_i|| over the tasks, against k (finite values only); middle: how many tasks' meta-gradients are
-    not finite; right: the memory autograd holds for backprop. MAML at the shipped MAML theta, iMAML
-    (gradient-descent inner solve at the same alpha and k, lam as shipped) at the shipped iMAML theta.
+    not finite; right: the memory autograd holds for backprop (memory_curves: iMAML's products by double
+    backprop). MAML at the shipped MAML theta, iMAML (gradient-descent inner solve at the same alpha and
+    k, lam as shipped) at the shipped iMAML theta.
 
     The memory is measured once, at construction (it depends on shapes, not on alpha); the norms of
     every k are measured the first time alpha takes a value, then cached.
@@ -299,7 +300,7 @@ def conv_maml_grad(params, task, inner_steps, inner_lr):
 def conv_imaml_grad(params, task, inner_steps, inner_lr, lam, cg_steps):
     """iMAML's meta-gradient of one task on the conv net (Algorithm 2): k gradient steps on
     G(phi) = L_tr(phi) + lam/2 ||phi - theta||^2 without a graph, then (I + H/lam) g = grad L_test(phi)
-    by CG with Hessian-vector products at phi."""
+    by CG with Hessian-vector products at phi by double backprop (as the paper computes them)."""
     x_tr, y_tr, x_te, y_te = task
     theta = {k: v.detach() for k, v in params.items()}
     phi = dict(theta)
@@ -362,7 +363,6 @@ def plot_conv_memory(result, ax=None):
                  f"{st['n_way']}-way {st['k_shot']}-shot, one task")
     ax.legend(fontsize=8)
     return ax
-
 
 
 # ------------------------------------------------------------------ what iMAML buys here
