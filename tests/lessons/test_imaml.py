@@ -324,3 +324,45 @@ def test_slider_prediction_checker_measures_the_explorer(panel):
     assert not ex.check_slider_predictions(panel, "large", "stays")
     assert not ex.check_slider_predictions(panel, 4, "rises")  # not one of the two words
     assert not ex.check_slider_predictions(panel, None, None)
+
+
+def _eye(b, A):
+    return torch.eye(len(b), dtype=A.dtype)
+
+
+@pytest.mark.parametrize("wrong, named", [
+    (lambda A, b, theta, lam: torch.linalg.solve(A + lam * _eye(b, A), b), "theta is missing"),
+    (lambda A, b, theta, lam: torch.linalg.solve(A + lam * _eye(b, A), b + theta),
+     "lam is missing on theta"),
+    (lambda A, b, theta, lam: torch.linalg.solve(A + lam * _eye(b, A), b - lam * theta), "a sign"),
+    (lambda A, b, theta, lam: torch.linalg.solve(A, b), "the proximal term is dropped"),
+])
+def test_phi_star_checker_names_the_likely_mistake(wrong, named, capsys):
+    assert not ex.check_quadratic_phi_star(wrong)
+    out = capsys.readouterr().out
+    assert "(A + lam I) phi* = b + lam theta" in out and "Likely mistake: " + named in out
+
+
+def _hvp(model, phi, x, y, v, create_graph=True):
+    phi = {k: p.detach().requires_grad_() for k, p in phi.items()}
+    g = torch.autograd.grad(mse(model, phi, x, y), list(phi.values()), create_graph=create_graph)
+    dot = sum((gi * v[k]).sum() for gi, k in zip(g, phi, strict=True))
+    return dict(zip(phi, torch.autograd.grad(dot, list(phi.values())), strict=True))
+
+
+def _gradient_only(model, phi, x, y, v):
+    phi = {k: p.detach().requires_grad_() for k, p in phi.items()}
+    return dict(zip(phi, torch.autograd.grad(mse(model, phi, x, y), list(phi.values())), strict=True))
+
+
+@pytest.mark.parametrize("wrong, named", [
+    (lambda model, phi, x, y, v: _hvp(model, phi, x, y, v, create_graph=False), "create_graph=True"),
+    (lambda model, phi, x, y, v: torch.autograd.grad(mse(model, phi, x, y), list(phi.values())),
+     "require grad"),
+    (_gradient_only, "this is the gradient g, not H v"),
+    (lambda model, phi, x, y, v: v, "this is v itself"),
+])
+def test_hvp_checker_names_the_likely_mistake(wrong, named, capsys):
+    assert ex.check_hvp(lambda *a: _hvp(*a)) and not ex.check_hvp(wrong)
+    out = capsys.readouterr().out.split("not yet right: ")[1]
+    assert "Likely mistake: " in out and named in out

@@ -1,6 +1,8 @@
 """Notebook 03 (MAML): measured cost, the exercise checkers of notebooks 03 and 04, and the widget
 panels."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -257,3 +259,34 @@ def test_paper_table_keeps_only_the_models_asked_for():
     assert {r["name"] for r in rows} == {"maml", "transfer"}
     assert "iMAML" not in table and "first-order" not in table
     assert any(r["source"] == "MAML paper" for r in rows) and any(r["source"] == "this course" for r in rows)
+
+
+# --- hints: a wrong answer's message names the likely mistake ----------------------------------
+
+def _on_support(batch):
+    return dataclasses.replace(batch, x_te=batch.x_tr, y_te=batch.y_tr)
+
+
+@pytest.mark.parametrize("check, wrong, named", [
+    (ex.check_inner_loop, inner_loop_one_step_short, "off by one: one step too few"),
+    (ex.check_inner_loop, lambda m, t, x, y, k, a: inner_loop_right(m, t, x, y, k, -a), "uphill"),
+    (ex.check_inner_loop, lambda m, t, x, y, k, a: inner_loop_right(m, t, x, y, k, a * x.shape[1]),
+     "summed"),
+    (ex.check_maml_meta_grad, first_order_right, "first-order gradient"),
+    (ex.check_maml_meta_grad, lambda m, t, b, k, a: exact_maml(m, t, _on_support(b), k, a),
+     "wrong set: the outer loss is on the support set"),
+    (ex.check_first_order_grad, lambda m, t, b, k, a: first_order_right(m, t, _on_support(b), k, a),
+     "wrong set: the outer loss is on the support set"),
+    (ex.check_first_order_grad, exact_maml, "exact (second-order) MAML gradient"),
+    (ex.check_first_order_grad, lambda m, t, b, k, a: first_order_right(m, t, b, k + 1, a),
+     "one inner step too many"),
+])
+def test_checker_names_the_likely_mistake(check, wrong, named, capsys):
+    assert check(wrong) is False
+    out = capsys.readouterr().out
+    assert "Likely mistake: " in out and named in out
+
+
+def test_checker_names_no_mistake_it_did_not_detect(capsys):
+    assert ex.check_inner_loop(lambda m, t, x, y, k, a: inner_loop_right(m, t, x, y, k, 0.5 * a)) is False
+    assert "Likely mistake" not in capsys.readouterr().out

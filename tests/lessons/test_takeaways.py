@@ -389,6 +389,18 @@ def test_checkers_accept_a_right_answer_and_reject_a_wrong_one_or_a_stub(check, 
     assert out.count("correct: ") == 1 and out.count("not yet right: ") == 3
 
 
+
+@pytest.mark.parametrize(("wrong", "named"), [
+    (_steps_to_match_strict, "(<=, not <)"),
+    (lambda curve, target: (lambda n: None if n is None else n + 1)(_steps_to_match(curve, target)),
+     "off by one"),
+    (lambda curve, target: _steps_to_match(curve, target) or len(curve), "return None"),
+])
+def test_steps_to_match_checker_names_the_likely_mistake(wrong, named, capsys):
+    assert ex.check_steps_to_match(wrong) is False
+    assert "Likely mistake: " in (out := capsys.readouterr().out) and named in out
+
+
 # --- the paper's own results (notebook 08 and the deck) ----------------------------------------
 
 

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from helpers.exercises import call, report
+from helpers.exercises import call, likely_mistake, report, with_hint
 from helpers.models import MLP, mse
 from helpers.tasks import SinusoidTasks
 
@@ -94,6 +94,38 @@ def check_conjugate_gradient(cg):
 
 # ---------------------------------------------------------------- exercise: implicit Jacobian
 
+def _close(got, want, rtol=1e-6):
+    return got.shape == want.shape and (got - want).norm().item() <= rtol * want.norm().item()
+
+
+def _phi_star_mistakes(A, b, theta, lam):
+    """(hint, wrong answer) for the usual slips in solving the proximal quadratic."""
+    eye = torch.eye(len(b), dtype=A.dtype)
+
+    def solve(M, r):
+        return lambda: torch.linalg.solve(M, r)
+
+    return [
+        ("theta is missing: the proximal term lam/2 ||phi - theta||^2 pulls phi towards theta, so "
+         "the right side is b + lam theta", solve(A + lam * eye, b)),
+        ("lam is missing on theta: the proximal term's gradient is lam (phi - theta), so the right "
+         "side is b + lam theta", solve(A + lam * eye, b + theta)),
+        ("a sign: the right side is b + lam theta", solve(A + lam * eye, b - lam * theta)),
+        ("a sign: the gradient of 1/2 phi^T A phi - b^T phi is A phi - b, so the right side is "
+         "b + lam theta, not lam theta - b", solve(A + lam * eye, lam * theta - b)),
+        ("lam is missing on the identity: the left side is A + lam I",
+         solve(A + eye, b + lam * theta)),
+        ("dividing by lam: divide every term, (I + A/lam) phi = b/lam + theta",
+         solve(eye + A / lam, b + theta)),
+        ("this is theta: phi* moves from theta to where the gradient of the objective vanishes",
+         lambda: theta),
+        ("the proximal term is dropped: that is argmin of the quadratic alone, A^-1 b",
+         solve(A, b)),
+        ("one gradient step from theta is not the minimiser: solve the linear system",
+         lambda: theta - (A @ theta - b) / lam),
+    ]
+
+
 def check_quadratic_phi_star(phi_star):
     """phi_star(A, b, theta, lam) -> argmin_phi 1/2 phi^T A phi - b^T phi + lam/2 ||phi - theta||^2
     in closed form. Compared with gradient descent on that objective, and its Jacobian in theta (by
@@ -112,8 +144,11 @@ def check_quadratic_phi_star(phi_star):
         phi = phi - 0.05 * (A @ phi - b + lam * (phi - theta))
     err = (value - phi).norm().item() / phi.norm().item()
     if not err <= 1e-8:
-        return report(False, f"phi_star is not the minimiser: relative error {err:.2e} against "
-                              "gradient descent on the objective")
+        hint = likely_mistake(value, _phi_star_mistakes(A, b, theta, lam), _close)
+        return report(False, with_hint(
+            f"phi_star is not the minimiser: relative error {err:.2e} against gradient descent on "
+            "the objective. Check: its gradient A phi - b + lam (phi - theta) is zero at phi*, so "
+            "(A + lam I) phi* = b + lam theta", hint))
     eps = 1e-5
     cols = []
     for j in range(6):
@@ -132,6 +167,16 @@ def check_quadratic_phi_star(phi_star):
 
 # ---------------------------------------------------------------- exercise: Hessian-vector product
 
+def _autograd_hint(problem):
+    """What to check when the student's Hessian-vector product raised inside autograd."""
+    signs = ("does not require grad", "grad_fn", "second time", "appears to not have been used")
+    if any(sign in problem for sign in signs):
+        return ("the first gradient g = grad L_tr(phi) must itself be differentiable: make phi's "
+                "tensors require grad (p.detach().requires_grad_()) and compute g with "
+                "torch.autograd.grad(..., create_graph=True) before differentiating g . v")
+    return None
+
+
 def check_hvp(hvp):
     """hvp(model, phi, x, y, v) -> H v, H the Hessian of L_tr(phi) = mse(model, phi, x, y) for one
     task (phi and v dicts of unbatched tensors). Compared with the dense Hessian from
@@ -144,7 +189,7 @@ def check_hvp(hvp):
     v = {k: torch.randn(p.shape, generator=g, dtype=F64) for k, p in phi.items()}
     value, problem = call(hvp, model, {k: p.clone() for k, p in phi.items()}, x, y, v)
     if problem:
-        return report(False, problem)
+        return report(False, with_hint(problem, _autograd_hint(problem)))
     if not isinstance(value, dict) or set(value) != set(phi):
         return report(False, f"return a dict with the keys {sorted(phi)}, like phi")
     flat = torch.cat([p.flatten() for p in phi.values()])
@@ -164,7 +209,19 @@ def check_hvp(hvp):
         return report(False, "each entry of H v must have the shape of the matching entry of phi")
     err = (got - want).norm().item() / want.norm().item()
     if not err <= 1e-8:
-        return report(False, f"H v differs from the dense Hessian times v: relative error {err:.2e}")
+        grad = torch.func.grad(loss)(flat)
+        flat_v = torch.cat([v[k].flatten() for k in phi])
+        hint = likely_mistake(got, [
+            ("this is the gradient g, not H v: differentiate the scalar g . v once more "
+             "(compute g with create_graph=True)", lambda: grad),
+            ("this is v itself: H v needs a second differentiation of g . v", lambda: flat_v),
+            (f"H v of the summed loss: L_tr is the mean over the K = {len(x)} points",
+             lambda: len(x) * want),
+            ("all zeros: the second gradient did not see the first; compute g with "
+             "create_graph=True", lambda: torch.zeros_like(want)),
+        ], lambda a, b: a.shape == b.shape and (a - b).norm() <= 1e-6 * max(b.norm(), 1e-12))
+        return report(False, with_hint(f"H v differs from the dense Hessian times v: relative "
+                                       f"error {err:.2e}", hint))
     return report(True, f"H v matches the dense {flat.numel()} x {flat.numel()} Hessian times v "
                          f"(relative error {err:.1e}), without ever forming H")
 

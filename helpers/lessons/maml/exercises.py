@@ -6,11 +6,12 @@ helpers.inner, helpers.maml or lessons.fomaml.bias). It prints "correct: ..." or
 returns True or False; an exception in the student's code is reported, not raised.
 """
 
+import dataclasses
 import math
 
 import torch
 
-from helpers.exercises import call, report
+from helpers.exercises import call, likely_mistake, report, with_hint
 from helpers.models import MLP
 from helpers.tasks import SinusoidTasks
 
@@ -102,6 +103,40 @@ def _compare_dicts(got, want, what, batch_shape=()):
 
 # ---------------------------------------------------------------- notebook 03
 
+def _matches(got, want):
+    """True if `got` (a dict like `want`) equals `want` to the checkers' tolerance."""
+    return _compare_dicts(got, want, "", (1,)) is None
+
+
+def _adapted(model, theta, x, y, k, alpha):
+    """phi^(k) of every task (a task axis first), by _ref_adapt one task at a time."""
+    phis = [_ref_adapt(model, theta, x[i], y[i], k, alpha) for i in range(x.shape[0])]
+    return {n: torch.stack([p[n] for p in phis]).detach() for n in theta}
+
+
+def _shared_adapted(model, theta, x, y, k, alpha):
+    """The slip of adapting one phi for all tasks with the loss pooled over them, repeated per task."""
+    phi = _ref_adapt(model, theta, x.reshape(-1, 1), y.reshape(-1, 1), k, alpha)
+    return {n: phi[n].detach().expand(x.shape[0], *phi[n].shape) for n in theta}
+
+
+def _inner_loop_mistakes(model, theta, x, y, k, alpha):
+    """(hint, wrong answer) for the usual slips in k inner steps."""
+    n_shots = x.shape[1]
+    return [
+        ("off by one: one step too few (range(k) takes k steps; start from phi = theta)",
+         lambda: _adapted(model, theta, x, y, k - 1, alpha) if k >= 1 else None),
+        ("off by one: one step too many (phi = theta when k = 0)",
+         lambda: _adapted(model, theta, x, y, k + 1, alpha)),
+        ("the step goes uphill: phi <- phi - alpha * grad L_tr(phi), with a minus",
+         lambda: _adapted(model, theta, x, y, k, -alpha)),
+        (f"the loss is summed over the K = {n_shots} points: L_tr is the mean squared error",
+         lambda: _adapted(model, theta, x, y, k, alpha * n_shots)),
+        ("every task takes the same step: each task adapts with the gradient of its own loss",
+         lambda: _shared_adapted(model, theta, x, y, k, alpha)),
+    ]
+
+
 def check_inner_loop(inner_loop):
     """inner_loop(model, theta, x, y, k, alpha) -> phi: k gradient steps on L_tr for each task,
     x, y of shape (T, K, 1), phi with a leading task axis (T, ...)."""
@@ -110,12 +145,43 @@ def check_inner_loop(inner_loop):
         phi, failure = call(inner_loop, model, theta, batch.x_tr, batch.y_tr, k, 0.05)
         if failure:
             return report(False, failure)
-        want = {n: torch.stack([_ref_adapt(model, theta, batch.x_tr[i], batch.y_tr[i], k, 0.05)[n]
-                                for i in range(batch.n_tasks)]) for n in theta}
+        want = _adapted(model, theta, batch.x_tr, batch.y_tr, k, 0.05)
         failure = _compare_dicts(phi, want, f"phi after k = {k} steps", (batch.n_tasks,))
         if failure:
-            return report(False, failure)
+            hint = likely_mistake(phi, _inner_loop_mistakes(model, theta, batch.x_tr, batch.y_tr,
+                                                            k, 0.05), _matches)
+            return report(False, with_hint(failure, hint))
     return report(True, f"phi matches k = 0, 1 and 3 gradient steps on each of {batch.n_tasks} tasks")
+
+
+def _meta_grad_mistakes(model, theta, batch, k, alpha, first_order):
+    """(hint, wrong answer) for the usual slips in a (first-order) meta-gradient."""
+    swapped = dataclasses.replace(batch, x_te=batch.x_tr, y_te=batch.y_tr)
+    on_query = dataclasses.replace(batch, x_tr=batch.x_te, y_tr=batch.y_te)
+
+    def ref(b=batch, k=k, first=first_order):
+        return _ref_meta_grad(model, theta, b, k, alpha, first)
+
+    mistakes = [
+        ("wrong set: the outer loss is on the support set; the meta-gradient differentiates the "
+         "query loss L_test(phi) (batch.x_te, batch.y_te), after adapting on the support set",
+         lambda: ref(swapped)),
+        ("wrong set: phi is adapted on the query set; adapt on the support set (batch.x_tr, "
+         "batch.y_tr), then differentiate the query loss", lambda: ref(on_query)),
+        ("off by one: one inner step too few", lambda: ref(k=k - 1) if k >= 1 else None),
+        ("off by one: one inner step too many", lambda: ref(k=k + 1)),
+        (f"the tasks' gradients are summed: average them (divide by T = {batch.n_tasks})",
+         lambda: {n: batch.n_tasks * g for n, g in ref().items()}),
+    ]
+    if first_order:
+        mistakes.insert(0, ("this is the exact (second-order) MAML gradient: first-order MAML takes "
+                            "grad L_test at phi and does not backpropagate through the inner steps",
+                            lambda: ref(first=False)))
+    else:
+        mistakes.insert(0, ("this is the first-order gradient: backpropagate through every inner "
+                            "step (apply (I - alpha H) for each, e.g. create_graph=True in the "
+                            "inner loop)", lambda: ref(first=True)))
+    return mistakes
 
 
 def check_maml_meta_grad(maml_meta_grad):
@@ -129,10 +195,9 @@ def check_maml_meta_grad(maml_meta_grad):
         want = _reference_meta_grad(k, 0.05, first_order=False)
         failure = _compare_dicts(got, want, f"the meta-gradient for k = {k}")
         if failure:
-            fo = _reference_meta_grad(k, 0.05, first_order=True)
-            if _compare_dicts(got, fo, "") is None:
-                failure += ": it is the first-order gradient; apply (I - alpha H) for every inner step"
-            return report(False, failure)
+            hint = likely_mistake(got, _meta_grad_mistakes(model, theta, batch, k, 0.05, False),
+                                  _matches)
+            return report(False, with_hint(failure, hint))
     return report(True, "the meta-gradient matches backpropagation through k = 1, 2 and 3 inner steps")
 
 
@@ -148,7 +213,9 @@ def check_first_order_grad(first_order_grad):
         want = _reference_meta_grad(k, 0.05, first_order=True)
         failure = _compare_dicts(got, want, f"the first-order gradient for k = {k}")
         if failure:
-            return report(False, failure)
+            hint = likely_mistake(got, _meta_grad_mistakes(model, theta, batch, k, 0.05, True),
+                                  _matches)
+            return report(False, with_hint(failure, hint))
     return report(True, "the first-order gradient matches grad L_test(phi_k) averaged over tasks")
 
 

@@ -11,7 +11,7 @@ import random
 
 import torch
 
-from helpers.exercises import call, report
+from helpers.exercises import call, report, with_hint
 
 
 def _as_float(value):
@@ -102,6 +102,22 @@ def check_bytes_per_inner_step(bytes_per_inner_step):
                          "is the size of one step's graph.")
 
 
+def _steps_to_match_hint(steps_to_match, got, want):
+    """The likely slip behind a wrong answer `got` (want expected), probed on a curve without ties."""
+    if isinstance(got, bool) or not isinstance(got, int):
+        return None
+    if want is None:
+        return "return None when no step reaches the target"
+    try:
+        probe = steps_to_match([4.0, 3.0, 2.0, 1.0, 0.5], 0.9)  # 4 steps, no tie with the target
+    except Exception:  # the student's code; the checker's message already says what failed
+        return None
+    if probe in (3, 5):
+        return ("off by one: curve[n] is the error after n steps (curve[0] before any step), so "
+                "the answer is the index n itself")
+    return "a step that equals the target matches it (<=, not <)" if got > want else None
+
+
 def check_steps_to_match(steps_to_match):
     """Exercise 3: steps_to_match(curve, target) = the fewest adaptation steps n with
     curve[n] <= target, or None if no step of the curve reaches it."""
@@ -118,6 +134,8 @@ def check_steps_to_match(steps_to_match):
         except Exception as err:
             return report(False, f"steps_to_match raised {type(err).__name__}: {err}")
         if got != want or (want is not None and isinstance(got, bool)):
-            return report(False, f"steps_to_match({curve}, {target}) should be {want!r}, got {got!r}")
+            hint = _steps_to_match_hint(steps_to_match, got, want)
+            return report(False, with_hint(f"steps_to_match({curve}, {target}) should be {want!r}, "
+                                           f"got {got!r}", hint))
     return report(True, "the baselines' curves can be read the same way: how many steps they need to "
                          "catch MAML's first step, if they ever do.")
