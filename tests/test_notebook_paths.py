@@ -53,7 +53,8 @@ def test_stated_time_is_the_rules_estimate_and_fits_a_class(path):
     nb = read(path)
     core_min = stated_minutes(estimate(nb))
     optional = any(is_optional(c) for c in nb.cells)
-    want = f"{core_min} min" + (f" (+{stated_minutes(estimate(nb, optional=True))} optional)" if optional else "")
+    extra = stated_minutes(estimate(nb, optional=True))
+    want = f"{core_min} min" + (f" (+{extra} optional)" if optional else "")
     assert minutes(nb) == want, f"the first cell states {minutes(nb)}; the rule gives {want}"
     assert estimate(nb) <= CLASS_MINUTES
 
