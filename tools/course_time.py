@@ -58,11 +58,19 @@ def counts(nb, optional=False):
             "exercises": sum(len(EXERCISE.findall(s)) for s in prose)}
 
 
+def cell_minutes(cell):
+    """One cell's minutes by the rule (summed over the core path, they are `estimate`)."""
+    if cell.cell_type == "code":
+        return CODE_CELL_MINUTES
+    one = nbformat.v4.new_notebook(cells=[cell])
+    n = counts(one, optional=is_optional(cell))
+    return (n["words"] / WORDS_PER_MINUTE + n["questions"] * QUESTION_MINUTES
+            + n["exercises"] * EXERCISE_MINUTES)
+
+
 def estimate(nb, optional=False):
     """The minutes of the core path (or of the optional cells) by the rule, a float."""
-    n = counts(nb, optional)
-    return (n["words"] / WORDS_PER_MINUTE + n["code_cells"] * CODE_CELL_MINUTES
-            + n["questions"] * QUESTION_MINUTES + n["exercises"] * EXERCISE_MINUTES)
+    return sum(cell_minutes(c) for c in nb.cells if is_optional(c) == optional)
 
 
 def stated_minutes(estimate_minutes):

@@ -197,7 +197,8 @@ def test_statements_quote_the_computed_numbers_and_name_their_figure(numbers, st
     assert f"{numbers['iteration_ms']['fomaml']:.1f} ms" in statements[5]
     assert not any("within the 95% CIs" in s for s in statements)  # equal or not: paired
     # the one statement without a number of this notebook says that it is an opinion
-    assert statements[-1].startswith("**Our reading, not a measurement:") and "interpretation" in statements[-1]
+    assert statements[-1].startswith("**Our reading, not a measurement:")
+    assert "interpretation" in statements[-1]
 
 
 def test_paired_comparisons_are_on_the_same_tasks(numbers):
@@ -453,3 +454,20 @@ def test_proximal_panel_caption_and_every_slider_position(proximal_panel):
         p.draw(lam=p.lams[-1] * 4, task=0)
     p.set(lam=p.shipped_lam, task=0)
     assert p.sweep_problems() == {}
+
+
+# --- the deck's Limitations slide: iMAML's costs from the records ------------------------------
+
+def test_limitations_slide_quotes_the_records_and_follows_the_memory_measured():
+    from helpers.lessons.takeaways.limitations import imaml_costs, limitations_markdown
+    from helpers.pretrained import pretrained_record
+
+    costs = imaml_costs(memory=False)
+    text = limitations_markdown(costs)
+    for m in ("imaml", "maml"):
+        assert f"{pretrained_record(m)['train_seconds']:,.0f} s" in text
+    ratio = costs["ms_per_iteration"]["imaml"] / costs["ms_per_iteration"]["maml"]
+    assert f"({ratio:.0f}x)" in text and "Memory" not in text
+    assert f"{costs['met_delta']['relu']:.0%}" in text
+    for imaml_bytes, word in ((2e6, "(more)"), (1e5, "(less)")):
+        assert word in limitations_markdown({**costs, "memory_k1": {"maml": 1e6, "imaml": imaml_bytes}})

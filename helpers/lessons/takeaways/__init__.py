@@ -3,6 +3,7 @@ held-out tasks, and what each costs.
 
 compare    one function per figure of the notebook, the takeaways' numbers and statements
 paper      the iMAML paper's Omniglot and Mini-ImageNet tables (PAPER_RESULTS), for notebook and deck
+limitations  iMAML's measured costs (records, tuning study, memory at k = 1), for the deck
 panels     ProximalAdaptationPanel: the shipped iMAML adapted to one task at a chosen lambda (the deck)
 race       the meta-training race: contestants meta-trained live from one initialisation (Race)
 race_panel RacePanel: the race with its controls, run in a background thread
@@ -10,7 +11,8 @@ exercises  the notebook's checkers
 
 Uses helpers.lessons.toy (fit_from_scratch), helpers.lessons.multitask (a new head's gradient
 steps), helpers.lessons.maml (cost: the meta-gradient calls, growth per inner step) and
-helpers.lessons.imaml (lam_values: the explorer's lambda positions, for the deck's panel).
+helpers.lessons.imaml (lam_values: the explorer's lambda positions, for the deck's panel;
+load_study: the tuning study's record, for the deck's Limitations slide).
 """
 
 from .compare import (
