@@ -471,3 +471,13 @@ def test_limitations_slide_quotes_the_records_and_follows_the_memory_measured():
     assert f"{costs['met_delta']['relu']:.0%}" in text
     for imaml_bytes, word in ((2e6, "(more)"), (1e5, "(less)")):
         assert word in limitations_markdown({**costs, "memory_k1": {"maml": 1e6, "imaml": imaml_bytes}})
+
+
+def test_limitations_figure_draws_the_costs_it_is_given():
+    from helpers.lessons.takeaways.limitations import plot_imaml_costs
+
+    costs = {"ms_per_iteration": {"maml": 6.0, "imaml": 116.0}, "memory_k1": {"maml": 5e5, "imaml": 8e5}}
+    fig = plot_imaml_costs(costs)
+    widths = [[bar.get_width() for bar in ax.patches] for ax in fig.axes]
+    assert widths == [pytest.approx([6.0, 116.0]), pytest.approx([0.5, 0.8])]
+    assert len(plot_imaml_costs({"ms_per_iteration": costs["ms_per_iteration"]}).axes) == 1
