@@ -25,7 +25,7 @@ lab: $(STAMP)
 OTHER_KERNELS := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2
 
 test: $(STAMP) book
-	$(BIN)/ruff check helpers tests benchmarks lecture book tools conftest.py
+	$(BIN)/ruff check helpers tests benchmarks lecture book tools instructor conftest.py
 	$(BIN)/pytest --nbval-lax --nbval-current-env
 	@start=$$(date +%s) && $(OTHER_KERNELS) $(BIN)/pytest -m numerics -q -p no:cacheprovider tests && \
 	    echo "numerics on other kernels: $$(( $$(date +%s) - start )) s"

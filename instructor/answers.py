@@ -54,18 +54,21 @@ QUESTIONS["02_multi_task_learning"] = [
       [f"dict(n_tasks=20, k_shot={k}, lam=1e-3)" for k in (2, 3, 5, 10)]),
     Q("Set $\\lambda$ to its smallest value with $K = 5$", "",
       ["dict(n_tasks=20, k_shot=5, lam=1e-5)", "dict(n_tasks=20, k_shot=5, lam=10.0)"]),
-    Q("Switch to $M = 1$.", "", ["dict(n_tasks=1, k_shot=10, lam=1e-3)", "dict(n_tasks=20, k_shot=10, lam=1e-3)"]),
+    Q("Switch to $M = 1$.", "",
+      ["dict(n_tasks=1, k_shot=10, lam=1e-3)", "dict(n_tasks=20, k_shot=10, lam=1e-3)"]),
 ]
 QUESTIONS["03_maml"] = [
     Q("With $k = 1$ and $\\alpha = 0.01$", "",
-      ["dict(inner_steps=1, inner_lr=0.01, k_shot=5, task=0)", "dict(inner_steps=0, inner_lr=0.01, k_shot=5, task=0)"]),
+      ["dict(inner_steps=1, inner_lr=0.01, k_shot=5, task=0)",
+       "dict(inner_steps=0, inner_lr=0.01, k_shot=5, task=0)"]),
     Q("Raise $\\alpha$ to $0.1$", "",
       [f"dict(inner_steps={k}, inner_lr=0.1, k_shot=5, task=0)" for k in (1, 10)]),
     Q("What happens to the baseline when $\\alpha$ grows?", "",
       [f"dict(inner_steps=1, inner_lr={lr}, k_shot=5, task=0)" for lr in (0.01, 0.1, 0.3)]),
     Q("Set $K = 1$ or $K = 2$.", "",
       [f"dict(inner_steps=1, inner_lr=0.01, k_shot={k}, task=0)" for k in (1, 2)]),
-    Q("How many megabytes does each extra inner step add", "", ["dict(inner_steps=1)", "dict(inner_steps=2)"]),
+    Q("How many megabytes does each extra inner step add", "",
+      ["dict(inner_steps=1)", "dict(inner_steps=2)"]),
     Q("The shipped MAML uses $k = 1$.", "", ["dict(inner_steps=16)"]),
     Q("Compare iMAML with MAML at $k = 0$ and $k = 1$.", "", ["dict(inner_steps=0)", "dict(inner_steps=1)"]),
 ]
@@ -77,14 +80,17 @@ QUESTIONS["04_first_order_maml"] = [
       [f"dict(inner_steps={k}, inner_lr=0.01, k_shot=10, where='random init')" for k in (1, 5, 10, 20)]
       + ["dict(inner_steps=10, inner_lr=0.01, k_shot=5, where='random init')"]),
     Q("Switch to MAML's $\\theta$ with $k = 1$", "",
-      [f"dict(inner_steps=1, inner_lr=0.01, k_shot=10, where={w!r})" for w in ("random init", "MAML's theta")]),
+      [f"dict(inner_steps=1, inner_lr=0.01, k_shot=10, where={w!r})"
+       for w in ("random init", "MAML's theta")]),
 ]
 QUESTIONS["05_imaml"] = [
     Q("At the default settings, is the meta-gradient accurate?", "",
-      ["dict(lam=lam, delta=1e-6, cg_steps=10, task=0)", "dict(lam=lam, delta=1e-2, cg_steps=panel.max_cg_steps, task=0)"]),
+      ["dict(lam=lam, delta=1e-6, cg_steps=10, task=0)",
+       "dict(lam=lam, delta=1e-2, cg_steps=panel.max_cg_steps, task=0)"]),
     Q("At $\\delta = 10^{-6}$, how many CG steps", "",
       [f"dict(lam=max(panel.lam_values), delta=1e-6, cg_steps={k}, task=0)" for k in (2, 4)]
-      + [f"dict(lam=min(l for l in panel.lam_values if l > 0), delta=1e-6, cg_steps={k}, task=0)" for k in (4, 10)]),
+      + [f"dict(lam=min(l for l in panel.lam_values if l > 0), delta=1e-6, cg_steps={k}, task=0)"
+         for k in (4, 10)]),
     Q("What happens at the smallest $\\lambda$ with $\\delta = 1$", "",
       ["dict(lam=min(panel.lam_values), delta=1.0, cg_steps=10, task=0)"]),
     Q("How many Newton steps does the solve need", "",

@@ -161,9 +161,10 @@ move); and the mistakes students are likely to make. The deck has a page of its 
 solutions notebooks follow, run with their outputs.
 
 **The time rule** (`tools/course_time.py`): a notebook's core path is its cells not tagged
-`optional`; its time is its words at {WORDS_PER_MINUTE} words a minute, plus {CODE_CELL_MINUTES:g} minute per
-code cell, {QUESTION_MINUTES:g} per question beside a panel and {EXERCISE_MINUTES:g} per exercise. Every core path fits a
-{CLASS_MINUTES}-minute class; the optional sections are for a second slot or for home.
+`optional`; its time is its words at {WORDS_PER_MINUTE} words a minute, plus
+{CODE_CELL_MINUTES:g} minute per code cell, {QUESTION_MINUTES:g} per question beside a panel and
+{EXERCISE_MINUTES:g} per exercise. Every core path fits a {CLASS_MINUTES}-minute class; the
+optional sections are for a second slot or for home.
 
 {rows}
 - [The lecture deck](deck.md)
