@@ -2,9 +2,11 @@
 
     python book/make_book.py   (`make book` runs `make slides-html` first: the deck's static slides)
 
-1. Run every notebook that book/_toc.yml lists, as JupyterLab runs it (working directory
-   notebooks/), with HELPERS_STRICT_WIDGETS=1 as under `make test`: a cell that raises, or a
-   widget callback that fails, stops the build.
+1. Run every notebook that book/_toc.yml lists, the course's and the solutions, as JupyterLab
+   runs it (working directory its folder), with HELPERS_STRICT_WIDGETS=1 as under `make test`: a
+   cell that raises, or a widget callback that fails, stops the build. The instructor's guide
+   (instructor/*.md, written by `python -m instructor.build_guide`) and solutions/README.md are
+   copied as they are.
 2. Turn each widget into its last figure and caption (tools/static_widgets.py, as the static deck
    does) with a line saying the sliders need the notebook; add a "Run this page" note under the
    title.
@@ -49,13 +51,19 @@ RUN_NOTE = """:::{{admonition}} Run this page
 This page is the notebook as it ran when the website was built; its panels do not move here.
 To run it and move the sliders: download <a href="{name}" download>{name}</a> and open it in
 JupyterLab in the course's environment (`make lab` in a copy of the repository, as in the
-quick start on the home page; it is `notebooks/{name}` there).
+quick start on the home page; it is `{folder}/{name}` there).
 :::"""
 
 
 def toc_notebooks():
-    """Paths of the notebooks book/_toc.yml lists (entries notebooks/NAME), in reading order."""
-    return [ROOT / f"{doc}.ipynb" for doc in parse_toc_yaml(TOC) if doc.startswith("notebooks/")]
+    """Paths of the notebooks book/_toc.yml lists (notebooks/NAME, solutions/NAME), in reading order."""
+    return [ROOT / f"{doc}.ipynb" for doc in parse_toc_yaml(TOC) if (ROOT / f"{doc}.ipynb").exists()]
+
+
+def toc_pages():
+    """Paths of the markdown pages book/_toc.yml lists from outside book/ (the instructor's guide,
+    solutions/README.md)."""
+    return [ROOT / f"{doc}.md" for doc in parse_toc_yaml(TOC) if "/" in doc and (ROOT / f"{doc}.md").exists()]
 
 
 def execute(path):
@@ -64,13 +72,13 @@ def execute(path):
     NotebookClient(nb, timeout=CELL_TIMEOUT, store_widget_state=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     nb, _ = WidgetsToImages(live_note=LIVE_NOTE).preprocess(nb, {})
-    add_run_note(nb, path.name)
+    add_run_note(nb, path.name, path.parent.name)
     return nb
 
 
-def add_run_note(nb, name):
+def add_run_note(nb, name, folder="notebooks"):
     """The "Run this page" note under the page's title (the first cell's first line), else first."""
-    note, first = RUN_NOTE.format(name=name), nb.cells[0]
+    note, first = RUN_NOTE.format(name=name, folder=folder), nb.cells[0]
     if first.cell_type == "markdown" and first.source.startswith("# "):
         title, _, rest = first.source.partition("\n")
         first.source = f"{title}\n\n{note}\n\n{rest}"
@@ -84,9 +92,9 @@ def main():
     os.environ["HELPERS_STRICT_WIDGETS"] = "1"  # the kernels inherit it
     shutil.rmtree(OUT, ignore_errors=True)
     shutil.copytree(BOOK, SRC, ignore=shutil.ignore_patterns("make_book.py", "__pycache__"))
-    for name in INCLUDED:
-        (SRC / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / name, SRC / name)
+    for path in [ROOT / name for name in INCLUDED] + toc_pages():
+        (SRC / path.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SRC / path.relative_to(ROOT))
 
     t_start = time.perf_counter()
     for path in toc_notebooks():

@@ -27,6 +27,14 @@ def test_every_notebook_is_in_the_book_toc():
     assert not missing, f"book/_toc.yml does not list {missing}"
 
 
+def test_the_instructors_part_lists_every_solution_and_guide_page():
+    """The part students can skip: the instructor's guide (instructor/*.md) and the solutions,
+    run with their outputs."""
+    listed = make_book.toc_notebooks() + make_book.toc_pages()
+    wanted = sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "instructor").glob("*.md"))
+    assert [p.relative_to(ROOT) for p in wanted if p not in listed] == []
+
+
 def test_landing_page_links_the_decks_static_slides():
     intro = (make_book.BOOK / "intro.md").read_text()
     assert f'href="slides/{deck.DECK.stem}.slides.html"' in intro
@@ -69,10 +77,10 @@ def test_the_run_note_goes_under_the_title_or_first():
     make_book.add_run_note(titled, "09_page.ipynb")
     title, note, story = titled.cells[0].source.split("\n\n")
     assert (title, story) == ("# 09 · A page", "Its story.")
-    assert note == make_book.RUN_NOTE.format(name="09_page.ipynb")
+    assert note == make_book.RUN_NOTE.format(name="09_page.ipynb", folder="notebooks")
     assert 'href="09_page.ipynb"' in note
 
     untitled = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     make_book.add_run_note(untitled, "09_page.ipynb")
     assert [c.cell_type for c in untitled.cells] == ["markdown", "code"]
-    assert untitled.cells[0].source == make_book.RUN_NOTE.format(name="09_page.ipynb")
+    assert untitled.cells[0].source == make_book.RUN_NOTE.format(name="09_page.ipynb", folder="notebooks")
