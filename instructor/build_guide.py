@@ -108,8 +108,6 @@ def page(path, probed):
         lines += [probe.line(row) for row in rows] + ([""] if rows else [])
         if any(row["timed"] for row in rows):
             lines += [TIMED_NOTE, ""]
-        if q.mistake:
-            lines += [f"*Likely mistake.* {q.mistake}", ""]
     if answers.MISTAKES:
         lines += ["## Likely mistakes", ""] + [f"- {m}" for m in answers.MISTAKES] + [""]
     return "\n".join(lines).rstrip() + "\n"

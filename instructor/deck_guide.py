@@ -71,8 +71,8 @@ def live_slides():
     return found
 
 
-def deck_page(slides=None):
-    """The deck's page (markdown); slides: live_slides() (built when not given)."""
+def deck_page():
+    """The deck's page (markdown)."""
     lines = [
         "# Guide: the lecture deck", "",
         "`notebooks/lecture_imaml.ipynb`, one class: the talk's slides and one of the course's own "
@@ -88,7 +88,7 @@ def deck_page(slides=None):
         "machine the day before.", "",
         "## Live panels", "",
     ]
-    for title, panel in live_slides() if slides is None else slides:
+    for title, panel in live_slides():
         say, settings = MOVES[type(panel).__name__]
         lines += [f"### {title} (`{type(panel).__name__}`)", "",
                   f"When the deck opens: {probe.caption_text(panel)}", "", say, ""]

@@ -195,9 +195,9 @@ def needed_cells(nb, panel_cell):
     return sorted(cells), setup
 
 
-def probe_in_process(path, questions, answers, skip_timed=True):
+def probe_in_process(path, questions, answers):
     """As run_probes, but each panel is built in this process from only the cells it needs (working
-    directory notebooks/), and the race (timed) is left out when skip_timed."""
+    directory notebooks/), and the race (timed throughout) is left out."""
     nb = nbformat.read(path, as_version=4)
     rows, built = [], {}
     cwd = os.getcwd()
@@ -212,7 +212,7 @@ def probe_in_process(path, questions, answers, skip_timed=True):
                 exec(setup, scope)  # noqa: S102
                 built[panel_cell] = scope[name]
             panel = built[panel_cell]
-            if not (skip_timed and is_timed(panel)):
+            if not is_timed(panel):
                 rows += read(panel, plan)
     finally:
         os.chdir(cwd)

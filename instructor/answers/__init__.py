@@ -6,8 +6,10 @@ Each module holds, for its notebook:
     QUESTIONS  one Q per question beside a panel, in the notebook's order (numbered 1, 2, ...
                across its question lists). `asks` is how the question starts (a test checks that
                it still does); `settings` are the probe expressions (instructor/probe.py) whose
-               captions the guide prints under the answer.
-    PANELS     {panel variable: [what to say there, one or two points]}
+               captions the guide prints under the answer; `reading`, an expression evaluated at
+               each setting, adds what the figure shows and the caption does not say.
+    PANELS     {a figure or panel (a panel by its variable name): [what to say there, one or two
+               points]}
     MISTAKES   what students are likely to get wrong in that notebook
 """
 
@@ -21,7 +23,6 @@ class Q:
     answer: str
     settings: list = field(default_factory=list)
     reading: str = ""
-    mistake: str = ""
 
 
 MODULES = {"00_toy_problem": "toy", "01_transfer_learning": "transfer",
