@@ -358,6 +358,8 @@ def test_book_renders_offline_with_figures_math_and_frozen_panels(browser, book_
     article = page.locator("article")
     assert "Quick start" in article.inner_text() and "Presenting the lecture" in article.inner_text()
     for path in make_book.toc_notebooks():
+        if path.parent.name != "notebooks":  # the solutions are in the instructors' part, not here
+            continue
         href = f"notebooks/{path.stem}.html"
         assert article.locator(f'a[href="{href}"]').count() >= 1, f"the landing page lacks {href}"
     slides = article.locator(f'a[href="slides/{deck.DECK.stem}.slides.html"]')
