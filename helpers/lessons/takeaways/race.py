@@ -14,6 +14,7 @@ whose meta-training diverges stops with a message; the others race on.
 """
 
 import argparse
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import torch
 from helpers.evaluation import summarize
 from helpers.inner import Adaptation
 from helpers.models import MLP, SoftplusMLP, mse
-from helpers.pretrain import IMAML, IMAML_BETA, META
+from helpers.pretrain import IMAML, IMAML_BETA, IMAML_RULE, META
 from helpers.tasks import SinusoidTasks, make_generator
 from helpers.training import MetaLearner
 
@@ -71,8 +72,7 @@ class Contestant:
     def rule(self):
         """Its own adaptation rule at test time (as helpers.pretrain gives each method)."""
         if self.method == "imaml":
-            return Adaptation(lr=self.inner_lr, lam=self.lam, solver=self.solver,
-                              cg_steps=IMAML["solver_cg_steps"], delta=IMAML["delta"])
+            return dataclasses.replace(IMAML_RULE, lr=self.inner_lr, lam=self.lam, solver=self.solver)
         return Adaptation(lr=self.inner_lr)
 
 
