@@ -75,18 +75,22 @@ def imaml_grad(model, params, batch, lam, inner_lr=0.01, inner_steps=16, delta=1
     """
     _check_imaml_args(lam, inner_lr, inner_steps, delta, cg_steps)
     check_non_negative(delta_prime=delta_prime)
-    sol = inner_solve(model, params, batch.x_tr, batch.y_tr, lam, delta, solver, inner_lr, inner_steps,
-                      solver_cg_steps, precondition=precondition)
-    loss, v = query_grad(model, sol.phi, batch.x_te, batch.y_te)
-    hvp, M_inv = curvature_products(model, sol.phi, batch.x_tr, batch.y_tr, params, precondition, lam, lam)
-    tol = delta_prime * v.norm(dim=-1) if delta_prime else cg_tol
-    cg = conjugate_gradient(lambda u: u + hvp(u) / lam, v, cg_steps, tol, M_inv)
+    # a model with hand-written products (helpers.models.MLP) needs no autograd here: inference mode
+    # skips autograd's bookkeeping on each of the thousands of small operations
+    with torch.inference_mode(hasattr(model, "linearize")):
+        sol = inner_solve(model, params, batch.x_tr, batch.y_tr, lam, delta, solver, inner_lr, inner_steps,
+                          solver_cg_steps, precondition=precondition)
+        loss, v = query_grad(model, sol.phi, batch.x_te, batch.y_te)
+        hvp, M_inv = curvature_products(model, sol.phi, batch.x_tr, batch.y_tr, params, precondition, lam,
+                                        lam)
+        tol = delta_prime * v.norm(dim=-1) if delta_prime else cg_tol
+        cg = conjugate_gradient(lambda u: hvp(u).div_(lam).add_(u), v, cg_steps, tol, M_inv)  # u + H u / lam
     solved = sol.final_grad_norm <= delta
     g = cg.x[solved] if skip_unsolved and solved.any() else cg.x
     grad = unflatten(g.mean(0), params)
     info = IMAMLInfo(
         loss.mean().item(), sol.steps, sol.final_grad_norm, sol.grad_norms, sol.grad_evals, cg.residuals,
-        cg.non_positive_curvature, sol.phi,
+        cg.non_positive_curvature, {k: p.clone() for k, p in sol.phi.items()},  # an ordinary tensor again
     )
     return grad, info
 

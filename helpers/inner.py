@@ -144,23 +144,31 @@ def proximal_solve(model, params, x, y, lam, lr, max_steps, delta, trace=None):
 
 
 def _flat_objective(model, phi, theta, like, x, y, lam):
-    """proximal_objective on flat per-task vectors phi, theta (T, P): (G (T,), grad G (T, P), lin),
-    lin the model's Linearization at phi (helpers.models.MLP.linearize; None for another model)."""
+    """proximal_objective on flat per-task vectors phi, theta (T, P): (G (T,), gradient), gradient()
+    -> (grad G (T, P), lin), lin the model's Linearization at phi (helpers.models.MLP.linearize;
+    None for another model). A Linearization's backward pass runs only when gradient() is called
+    (a line search's rejected trials need G alone)."""
     phi_dict = unflatten(phi, like)
-    if hasattr(model, "linearize"):
-        lin = model.linearize(phi_dict, x, y)
-        loss, grads = lin.loss, lin.grads
-    else:
-        lin, (loss, grads) = None, loss_grad(model, phi_dict, x, y)
     diff = phi - theta
-    return (loss + 0.5 * lam * torch.linalg.vecdot(diff, diff), torch.add(flatten(grads, 1), diff, alpha=lam),
-            lin)
+    if hasattr(model, "linearize"):
+        loss, hs = model.forward_loss(phi_dict, x, y)
+
+        def gradient():
+            lin = model.linearize(phi_dict, x, y, hs)
+            return torch.add(flatten(lin.grads, 1), diff, alpha=lam), lin
+    else:
+        loss, grads = loss_grad(model, phi_dict, x, y)
+
+        def gradient():
+            return torch.add(flatten(grads, 1), diff, alpha=lam), None
+    return loss + 0.5 * lam * torch.linalg.vecdot(diff, diff), gradient
 
 
 def curvature_products(model, phi, x, y, like, precondition=False, shift=1.0, scale=1.0, lin=None):
     """(hvp, M_inv) at per-task phi: v -> H_i v (helpers.models.hvp_operator) and, if precondition,
     the Gauss-Newton preconditioner with shift and scale (else None). A model with a Linearization
-    (helpers.models.MLP.linearize; `lin` if already at hand) gives both from one pass at phi."""
+    (helpers.models.MLP.linearize; `lin` if already at hand, and then phi is not read) gives both
+    from one pass at phi."""
     if lin is None and hasattr(model, "linearize"):
         lin = model.linearize(phi, x, y)
     hvp = hvp_operator(model, phi, x, y, like) if lin is None else lin.hvp_operator(like)
@@ -174,7 +182,8 @@ def _newton_step(model, phi, theta, like, x, y, lam, G, g, norm, mu, cg_steps, p
     """One damped Newton step on G_i for each of the given tasks (see hessian_free_solve), on flat
     (T, P) phi, theta and g = grad G, lin the Linearization at phi (or None). Returns (phi, G, g,
     accepted, mu, gradient evaluations, the Linearization at the new phi or None)."""
-    hvp, M_inv = curvature_products(model, unflatten(phi, like), x, y, like, precondition, lam + mu, lin=lin)
+    phi_dict = unflatten(phi, like) if lin is None else None
+    hvp, M_inv = curvature_products(model, phi_dict, x, y, like, precondition, lam + mu, lin=lin)
     shift = (lam + mu).unsqueeze(-1)
     # inexact Newton: CG to a relative residual of min(0.1, ||grad G||) keeps convergence
     # superlinear without solving each system to rounding error
@@ -191,11 +200,12 @@ def _newton_step(model, phi, theta, like, x, y, lam, G, g, norm, mu, cg_steps, p
     for _ in range(30):  # Armijo backtracking, per task (at rounding level, no decrease is asked)
         evals += ~ok
         trial = phi - t.unsqueeze(-1) * d
-        G_trial, g_trial, lin_trial = _flat_objective(model, trial, theta, like, x, y, lam)
+        G_trial, gradient = _flat_objective(model, trial, theta, like, x, y, lam)
         ok = G_trial <= G - 1e-4 * t * slope + rounding
         if ok.all():
             break
         t = torch.where(ok, t, t / 2)
+    g_trial, lin_trial = gradient()
     full = ok & (t == 1) & ~newton.non_positive_curvature
     mu = torch.where(full, mu / 4, torch.clamp(4 * mu, min=0.1 * lam))
     keep = ok.unsqueeze(-1)
@@ -228,30 +238,37 @@ def hessian_free_solve(model, params, x, y, lam, max_steps, delta, cg_steps=10, 
     like = {k: v[0] for k, v in lifted.items()}
     theta = flatten(lifted, batch_dims=1).detach()
     phi = theta if phi is None else flatten(phi, batch_dims=1).detach()
-    G, g, lin = _flat_objective(model, phi, theta, like, x, y, lam)
+    G, gradient = _flat_objective(model, phi, theta, like, x, y, lam)
+    g, lin = gradient()
     _check_finite(G, "the inner objective", "check the inputs for NaN or inf", x=x, y=y, params=params)
     norms = [g.norm(dim=-1)]
     n_tasks = x.shape[0]
     steps = torch.zeros(n_tasks, dtype=torch.long)
     evals = torch.ones(n_tasks, dtype=torch.long)
-    mu = torch.zeros(n_tasks, dtype=x.dtype)
-    i = torch.arange(n_tasks)  # the tasks lin is of
+    # the running tasks i and their state, narrowed when tasks stop; phi (all tasks) is written back
+    # when they do, and after every step for a trace
+    i, mu = torch.arange(n_tasks), torch.zeros(n_tasks, dtype=x.dtype)
+    phi_i, theta_i, x_i, y_i, G_i, g_i = phi, theta, x, y, G, g
     for _ in range(max_steps):
         running = (norms[-1] > delta).nonzero().squeeze(1)
         if not len(running):
             break
-        if lin is not None and len(running) < len(i):
-            lin = lin.index(torch.searchsorted(i, running))
-        i = running
-        phi_i, G_i, g_i, ok, mu_i, evals_i, lin = _newton_step(
-            model, phi[i], theta[i], like, x[i], y[i], lam, G[i], g[i], norms[-1][i], mu[i], cg_steps,
-            precondition, lin)
-        phi, g = phi.index_copy(0, i, phi_i), g.index_copy(0, i, g_i)
-        G, mu = G.index_copy(0, i, G_i), mu.index_copy(0, i, mu_i)
+        if len(running) < len(i):
+            phi = phi.index_copy(0, i, phi_i)
+            keep = torch.searchsorted(i, running)
+            phi_i, theta_i, x_i, y_i, G_i, g_i, mu = (t[keep]
+                                                      for t in (phi_i, theta_i, x_i, y_i, G_i, g_i, mu))
+            lin = None if lin is None else lin.index(keep)
+            i = running
+        phi_i, G_i, g_i, ok, mu, evals_i, lin = _newton_step(
+            model, phi_i, theta_i, like, x_i, y_i, lam, G_i, g_i, norms[-1][i], mu, cg_steps, precondition,
+            lin)
         steps, evals = steps.index_add(0, i, ok.long()), evals.index_add(0, i, evals_i)
-        norms.append(g.norm(dim=-1))
+        norms.append(norms[-1].index_copy(0, i, g_i.norm(dim=-1)))
         if trace is not None:
+            phi = phi.index_copy(0, i, phi_i)
             trace.append((phi, norms[-1], evals.clone()))
+    phi = phi.index_copy(0, i, phi_i)
     return ProximalSolution(unflatten(phi, like), steps, torch.stack(norms), evals)
 
 

@@ -68,11 +68,12 @@ class MLP:
         loss, grads, _ = self._backprop(params, x, y)
         return loss, grads
 
-    def _backprop(self, params, x, y):
+    def _backprop(self, params, x, y, hs=None):
         """(loss, grads, passes): loss_grad, and the passes it ran, passes = (hs, slopes, backs, ds):
-        activations h_l, sigma'(z_l), d loss / d h_l and d loss / d z_l (index l = layer)."""
+        activations h_l, sigma'(z_l), d loss / d h_l and d loss / d z_l (index l = layer). hs: the
+        forward pass at params, if already at hand (MLP.forward_loss)."""
         n_layers = len(self.sizes) - 1
-        hs = self._forward(params, x)
+        hs = self._forward(params, x) if hs is None else hs
         r = hs[-1] - y
         loss = r.pow(2).mean(dim=(-2, -1))
         slopes, backs, ds = [None] * n_layers, [None] * n_layers, [None] * (n_layers + 1)
@@ -87,12 +88,21 @@ class MLP:
                 ds[layer] = backs[layer] * slopes[layer]
         return loss, {k: grads[k] for k in params}, (hs, slopes, backs, ds)
 
-    def linearize(self, params, x, y):
+    def forward_loss(self, params, x, y):
+        """Per-task MSE (T,) at per-task params (no graph) and the forward pass it ran, from which
+        linearize(params, x, y, hs) finishes the gradient: a line search's rejected trials need
+        only the loss."""
+        with torch.no_grad():
+            hs = self._forward({k: v.detach() for k, v in params.items()}, x)
+        return (hs[-1] - y).pow(2).mean(dim=(-2, -1)), hs
+
+    def linearize(self, params, x, y, hs=None):
         """loss_grad at per-task params (no graph) with its passes kept: a Linearization, from
-        which Hessian-vector products and the output Jacobian come without another pass."""
+        which Hessian-vector products and the output Jacobian come without another pass. hs: the
+        forward pass at params (forward_loss), if already at hand."""
         params = {k: v.detach() for k, v in params.items()}
         with torch.no_grad():
-            loss, grads, passes = self._backprop(params, x, y)
+            loss, grads, passes = self._backprop(params, x, y, hs)
         return Linearization(self, params, loss, grads, *passes)
 
     def hvp_operator(self, params, x, y, like):

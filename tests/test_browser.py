@@ -120,7 +120,8 @@ def test_deck_slides_render_and_the_lambda_slider_redraws_the_explorer(browser, 
     # Each slide of the talk, in order: the contents slide is text alone, every other slide carries a
     # figure or a live widget.
     n = deck.slide_count(page)
-    assert n == 10, f"the talk's 9 slides and the limitations measured in this course: 10, the deck has {n}"
+    assert n == 11, (f"the talk's 9 slides, the limitations measured in this course and the race: 11, "
+                     f"the deck has {n}")
     slide_s = []
     for i in range(n):
         slide_s.append(deck.show_slide(page, i, timeout=HANG_SECONDS))

@@ -153,3 +153,18 @@ def test_reusing_the_line_search_passes_leaves_the_shipped_meta_gradient_unchang
     before, info_before = imaml_grad(ProductsWithoutLinearization(model), theta, batch, **IMAML)
     assert torch.equal(info.inner_steps, info_before.inner_steps)
     assert relative_error(flatten(fast), flatten(before)) < 1e-5  # float32 rounding of the same path
+
+
+def test_the_meta_gradient_and_phi_are_ordinary_tensors_after_inference_mode():
+    """imaml_grad runs the hand-written products in inference mode; what it returns can still be
+    trained on (Adam) and differentiated through (phi as an input of a new graph)."""
+    model, theta = load_pretrained("imaml")
+    theta = {k: v.clone().requires_grad_() for k, v in theta.items()}
+    grad, info = imaml_grad(model, theta, SinusoidTasks().sample(3, 10, 10, 0), **IMAML)
+    assert not any(t.is_inference() for t in [*grad.values(), *info.phi.values()])
+    for k, p in theta.items():
+        p.grad = grad[k]
+    torch.optim.Adam(theta.values()).step()
+    phi = {k: v.requires_grad_() for k, v in info.phi.items()}
+    model.loss_grad(phi, torch.zeros(3, 1, 1), torch.zeros(3, 1, 1))[0].sum().backward()
+    assert all(v.grad is not None for v in phi.values())

@@ -73,8 +73,8 @@ def test_an_exercise_called_optional_is_tagged_optional(path):
 
 
 def test_the_rule_counts_the_panel_questions():
-    """The 42 questions beside panels, numbered 1, 2, ... in each list."""
+    """The 43 questions beside panels, numbered 1, 2, ... in each list."""
     found = [q for p in NOTEBOOKS for q in questions(read(p))]
-    assert len(found) == 42
+    assert len(found) == 43
     for (cell, n, _), (prev_cell, prev_n, _) in zip(found[1:], found, strict=False):
         assert n == (prev_n + 1 if cell == prev_cell else 1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from helpers.lessons.takeaways import RacePanel
-from helpers.lessons.takeaways.race import SEED, Contestant, Race
+from helpers.lessons.takeaways.race import OUTER_LR, SEED, Contestant, Race
 from helpers.models import MLP
 from helpers.training import meta_train
 
@@ -22,7 +22,7 @@ def test_a_contestant_trains_as_meta_train_does_from_the_shared_start():
     for _ in range(3):
         maml.learner.step()
     _, theta, _ = meta_train("maml", MLP(), iterations=3, seed=SEED, progress=False, inner_steps=1,
-                             inner_lr=0.01)
+                             inner_lr=0.01, outer_lr=OUTER_LR)
     for k, v in theta.items():
         assert torch.equal(maml.learner.theta()[k], v)
 
@@ -57,6 +57,8 @@ def test_bad_settings_are_refused_with_a_message():
         Race([Contestant("maml")], mode="fastest")
     with pytest.raises(ValueError, match="method must be one of"):
         Contestant("reptile")
+    with pytest.raises(ValueError, match="outer_lr must be > 0"):
+        Race([Contestant("maml")], outer_lr=0.0)
 
 
 def test_the_panel_sweeps_every_control_with_a_figure_or_a_clear_message():

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from helpers.plots import COLORS, LABELS, plain_log_axis
 from helpers.widgets import Panel, slider
 
-from .race import METHODS, MODES, Contestant, Race
+from .race import METHODS, MODES, OUTER_LR, Contestant, Race
 
 WIDE = {"description_width": "initial"}
 TICKS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5)
@@ -23,8 +23,9 @@ TICKS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5)
 
 class RacePanel(Panel):
     """Checkboxes pick the contestants; sliders set MAML's inner step alpha and steps k (alpha also
-    drives iMAML's gradient-descent solver), iMAML's lam, solver and CG steps, K in training, the
-    mode (equal time or equal meta-iterations) and the race's wall-clock budget."""
+    drives iMAML's gradient-descent solver), iMAML's lam, solver and CG steps, K in training, Adam's
+    meta step size (one for all), the mode (equal time or equal meta-iterations) and the race's
+    wall-clock budget."""
 
     def __init__(self, budget=60):
         self.race, self.thread, self._stop = None, None, threading.Event()
@@ -57,6 +58,7 @@ class RacePanel(Panel):
                                        style=WIDE),
             "cg_steps": slider("iMAML CG steps", Contestant("imaml").cg_steps, 1, 20, 1, integer=True),
             "k_shot": slider("K in training", 10, 2, 20, 1, integer=True),
+            "outer_lr": slider("meta step size (Adam, all)", OUTER_LR, -4, -1, 0.5, log=True),
             "mode": widgets.Dropdown(options=[("equal time", "time"), ("equal steps", "iterations")],
                                      value=MODES[0], description="mode", style=WIDE),
             "budget": slider("seconds", budget, 10, 300, 10, integer=True),
@@ -80,7 +82,7 @@ class RacePanel(Panel):
 
     def new_race(self):
         v = self.values()
-        return Race(self.contestants(**v), k_shot=v["k_shot"], mode=v["mode"])
+        return Race(self.contestants(**v), k_shot=v["k_shot"], mode=v["mode"], outer_lr=v["outer_lr"])
 
     def start(self):
         """Stop a running race, then start a new one with the current settings, in the background."""
