@@ -58,7 +58,7 @@ class RacePanel(Panel):
                                        style=WIDE),
             "cg_steps": slider("iMAML CG steps", Contestant("imaml").cg_steps, 1, 20, 1, integer=True),
             "k_shot": slider("K in training", 10, 2, 20, 1, integer=True),
-            "outer_lr": slider("meta step size (Adam, all)", OUTER_LR, -4, -1, 0.5, log=True),
+            "outer_lr": slider("meta step size", OUTER_LR, -4, -1, 0.5, log=True),
             "mode": widgets.Dropdown(options=[("equal time", "time"), ("equal steps", "iterations")],
                                      value=MODES[0], description="mode", style=WIDE),
             "budget": slider("seconds", budget, 10, 300, 10, integer=True),
